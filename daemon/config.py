@@ -1,0 +1,231 @@
+"""`config.yaml`: loading, validation, `${...}` references and errors that say where.
+
+The core validates its own keys; each platform's section goes, untouched, to that
+platform's settings model. Errors name the file, the line, the dotted key path and
+what was expected.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+import yaml
+from pydantic import Field, ValidationError
+
+from daemon.publishers.base import Registry
+from daemon.secrets import UnresolvedReferenceError, resolve_references
+from daemon.settings import (
+    ConfigPath,
+    PlatformSettings,
+    StrictModel,
+    describe_issue,
+    secret_values,
+)
+
+KeyPath = tuple[str | int, ...]
+ModelT = TypeVar("ModelT", bound=StrictModel)
+
+
+class LogSettings(StrictModel):
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    format: Literal["auto", "json", "console"] = "auto"
+
+
+class CoreSettings(StrictModel):
+    """The top-level keys of `config.yaml` (all but `platforms`)."""
+
+    inbox: ConfigPath = Path("inbox")
+    archive: ConfigPath = Path("archive")
+    failed: ConfigPath = Path("failed")
+    state: ConfigPath = Path("state")
+    settle_seconds: float = Field(default=2.0, ge=0)
+    poll: Literal["auto", "always", "never"] = "auto"
+    rescan_seconds: float = Field(default=60.0, gt=0)
+    max_attempts: int = Field(default=5, ge=1)
+    publish_timeout: float = Field(default=120.0, gt=0)
+    max_concurrent_posts: int = Field(default=4, ge=1)
+    shutdown_grace_seconds: float = Field(default=30.0, ge=0)
+    log: LogSettings = LogSettings()
+
+
+@dataclass(frozen=True)
+class ApplicationConfig:
+    """A loaded, valid config: the core settings and each platform's own settings."""
+
+    path: Path
+    core: CoreSettings
+    platforms: Mapping[str, PlatformSettings] = field(default_factory=dict)
+
+    @property
+    def enabled_platforms(self) -> list[str]:
+        return [name for name, settings in self.platforms.items() if settings.enabled]
+
+    @property
+    def secrets(self) -> list[str]:
+        return [secret for settings in self.platforms.values() for secret in secret_values(settings)]
+
+
+@dataclass(frozen=True)
+class ConfigProblem:
+    key_path: KeyPath
+    message: str
+
+
+class ConfigError(Exception):
+    """Raised when a config file cannot be read, parsed or validated; says file, line and key."""
+
+    def __init__(self, path: Path, problems: list[tuple[int | None, ConfigProblem]]) -> None:
+        self.path = path
+        self.problems = problems
+        super().__init__("\n".join(self._lines()))
+
+    def _lines(self) -> list[str]:
+        lines = []
+        for line, problem in self.problems:
+            where = f"{self.path}, line {line}" if line else str(self.path)
+            key = _dotted(problem.key_path)
+            lines.append(f"{where}: {key + ': ' if key else ''}{problem.message}")
+        return lines
+
+
+def load_config(
+    path: Path, registry: Registry, environ: Mapping[str, str] | None = None
+) -> ApplicationConfig:
+    """Read, resolve and validate the config at `path`, or raise `ConfigError`."""
+    path = path.absolute()
+    text = _read_text(path)
+    document, data = _parse_yaml(path, text)
+    loader = _Validator(path.parent, registry, os.environ if environ is None else environ)
+    config = loader.validate(path, data)
+    if loader.problems:
+        raise ConfigError(path, [(_line_of(document, p.key_path), p) for p in loader.problems])
+    assert config is not None
+    return config
+
+
+def _read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise ConfigError(path, [(None, ConfigProblem((), "the config file does not exist"))]) from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(path, [(None, ConfigProblem((), f"cannot read it: {error}"))]) from None
+
+
+def _parse_yaml(path: Path, text: str) -> tuple[yaml.Node | None, dict[str, Any]]:
+    try:
+        document = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.MarkedYAMLError as error:
+        line = error.problem_mark.line + 1 if error.problem_mark else None
+        problem = ConfigProblem((), f"not valid YAML: {error.problem or error}")
+        raise ConfigError(path, [(line, problem)]) from None
+    except yaml.YAMLError as error:
+        raise ConfigError(path, [(None, ConfigProblem((), f"not valid YAML: {error}"))]) from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        problem = ConfigProblem((), "expected a mapping of settings at the top level")
+        raise ConfigError(path, [(1, problem)])
+    return document, data
+
+
+class _Validator:
+    """Validates a parsed config, collecting every problem rather than stopping at the first."""
+
+    def __init__(self, base_dir: Path, registry: Registry, environ: Mapping[str, str]) -> None:
+        self.base_dir = base_dir
+        self.registry = registry
+        self.environ = environ
+        self.problems: list[ConfigProblem] = []
+
+    def validate(self, path: Path, data: dict[str, Any]) -> ApplicationConfig | None:
+        raw_platforms = data.pop("platforms", None) or {}
+        core = self._model(CoreSettings, self._resolve(data, ()), ())
+        platforms = self._platforms(raw_platforms)
+        if core is None or self.problems:
+            return None
+        return ApplicationConfig(path=path, core=core, platforms=platforms)
+
+    def _platforms(self, raw: object) -> dict[str, PlatformSettings]:
+        if not isinstance(raw, dict):
+            self.problems.append(ConfigProblem(("platforms",), "expected a mapping of platform names to settings"))
+            return {}
+        platforms = {}
+        for name, section in raw.items():
+            settings = self._platform(str(name), section)
+            if settings is not None:
+                platforms[str(name)] = settings
+        return platforms
+
+    def _platform(self, name: str, section: object) -> PlatformSettings | None:
+        where: KeyPath = ("platforms", name)
+        if name not in self.registry:
+            known = ", ".join(self.registry.names)
+            self.problems.append(ConfigProblem(where, f"unknown platform {name!r} (known: {known})"))
+            return None
+        section = {} if section is None else section
+        if not isinstance(section, dict):
+            self.problems.append(ConfigProblem(where, "expected a mapping of settings"))
+            return None
+        if section.get("enabled", False) is not True:
+            # A disabled platform is only checked for its switch: its secrets may well be unset.
+            return self._model(PlatformSettings, {"enabled": section.get("enabled", False)}, where)
+        model = self.registry[name].settings_model
+        return self._model(model, self._resolve(section, where), where)
+
+    def _resolve(self, value: Any, where: KeyPath) -> Any:
+        if isinstance(value, str):
+            try:
+                return resolve_references(value, self.base_dir, self.environ)
+            except UnresolvedReferenceError as error:
+                self.problems.append(ConfigProblem(where, str(error)))
+                return value
+        if isinstance(value, dict):
+            return {key: self._resolve(item, (*where, str(key))) for key, item in value.items()}
+        if isinstance(value, list):
+            return [self._resolve(item, (*where, index)) for index, item in enumerate(value)]
+        return value
+
+    def _model(self, model: type[ModelT], data: object, where: KeyPath) -> ModelT | None:
+        try:
+            return model.model_validate(data, context={"base_dir": self.base_dir})
+        except ValidationError as error:
+            for issue in error.errors(include_url=False, include_input=False):
+                key_path = (*where, *issue["loc"])
+                self.problems.append(ConfigProblem(key_path, describe_issue(issue["type"], issue["msg"])))
+            return None
+
+
+def _dotted(key_path: KeyPath) -> str:
+    text = ""
+    for part in key_path:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else part)
+    return text
+
+
+def _line_of(node: yaml.Node | None, key_path: KeyPath) -> int | None:
+    """The line of the deepest node along `key_path` that exists in the YAML document."""
+    if node is None:
+        return None
+    line = node.start_mark.line + 1
+    for part in key_path:
+        child = _child(node, part)
+        if child is None:
+            break
+        node, line = child, child.start_mark.line + 1
+    return line
+
+
+def _child(node: yaml.Node, part: str | int) -> yaml.Node | None:
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            if key.value == str(part):
+                return value  # type: ignore[no-any-return]
+    if isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+        return node.value[part]  # type: ignore[no-any-return]
+    return None

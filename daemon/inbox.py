@@ -1,0 +1,170 @@
+"""The inbox folder: which files are ignored, how files pair into posts, when a post is complete.
+
+A post is an image and a caption with the same stem (`sunset.jpg` + `sunset.txt`). It is
+complete when neither file has changed (size and mtime) for `settle_seconds`, or at once
+for a file that arrived by a rename inside the inbox (write `x.jpg.part`, then rename).
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp"})
+CAPTION_SUFFIX = ".txt"
+_IGNORED_NAMES = frozenset({".ds_store", "thumbs.db", "@eadir", ".stfolder", "desktop.ini"})
+_TEMPORARY_SUFFIXES = (".part", ".tmp", ".crdownload", ".partial", ".download")
+
+
+def is_ignored(name: str) -> bool:
+    """True for hidden, temporary and sync-tool files, which dropcast never reads."""
+    lowered = name.lower()
+    return (
+        name.startswith((".", "~$"))
+        or name.endswith("~")
+        or lowered in _IGNORED_NAMES
+        or lowered.endswith(_TEMPORARY_SUFFIXES)
+    )
+
+
+def split_name(name: str) -> tuple[str, str]:
+    """`'My photo.JPG'` → `('My photo', '.jpg')`: the exact stem and the lower-case suffix."""
+    stem, dot, suffix = name.rpartition(".")
+    if not dot or not stem:
+        return name, ""
+    return stem, f".{suffix.lower()}"
+
+
+@dataclass(frozen=True)
+class InboxFile:
+    """One file in the inbox as last seen (never followed if it is a symbolic link)."""
+
+    path: Path
+    size: int
+    mtime_ns: int
+    is_symlink: bool
+
+    @property
+    def signature(self) -> tuple[int, int]:
+        return self.size, self.mtime_ns
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """The files in the inbox that share one stem: a post once it has an image and a caption."""
+
+    stem: str
+    images: tuple[InboxFile, ...] = ()
+    captions: tuple[InboxFile, ...] = ()
+
+    @property
+    def files(self) -> tuple[InboxFile, ...]:
+        return (*self.images, *self.captions)
+
+    @property
+    def is_pair(self) -> bool:
+        return bool(self.images) and bool(self.captions)
+
+    @property
+    def signature(self) -> tuple[tuple[str, int, int], ...]:
+        return tuple(sorted((f.path.name, *f.signature) for f in self.files))
+
+    def problem(self) -> str | None:
+        """Why this pair can never be published as it is, or None."""
+        if len(self.images) > 1:
+            names = ", ".join(sorted(f.path.name for f in self.images))
+            return f"ambiguous post {self.stem!r}: several images ({names}) share one caption"
+        if len(self.captions) > 1:
+            names = ", ".join(sorted(f.path.name for f in self.captions))
+            return f"ambiguous post {self.stem!r}: several captions ({names})"
+        links = [f.path.name for f in self.files if f.is_symlink]
+        if links:
+            return f"{', '.join(links)}: a symbolic link; copy the file itself into the inbox"
+        return None
+
+
+@dataclass
+class InboxScan:
+    """What one look at the inbox found."""
+
+    candidates: dict[str, Candidate] = field(default_factory=dict)
+    unrecognised: list[str] = field(default_factory=list)
+
+
+def scan_inbox(inbox: Path) -> InboxScan:
+    """Group the inbox's files by stem; sub-folders and ignored files are skipped."""
+    images: dict[str, list[InboxFile]] = {}
+    captions: dict[str, list[InboxFile]] = {}
+    scan = InboxScan()
+    with os.scandir(inbox) as entries:
+        for entry in entries:
+            found = _inbox_file(entry)
+            if found is None:
+                continue
+            stem, suffix = split_name(entry.name)
+            if suffix in IMAGE_SUFFIXES:
+                images.setdefault(stem, []).append(found)
+            elif suffix == CAPTION_SUFFIX:
+                captions.setdefault(stem, []).append(found)
+            else:
+                scan.unrecognised.append(entry.name)
+    for stem in images.keys() | captions.keys():
+        scan.candidates[stem] = Candidate(
+            stem, tuple(images.get(stem, ())), tuple(captions.get(stem, ()))
+        )
+    return scan
+
+
+def _inbox_file(entry: os.DirEntry[str]) -> InboxFile | None:
+    if is_ignored(entry.name):
+        return None
+    try:
+        info = entry.stat(follow_symlinks=False)
+    except FileNotFoundError:
+        return None  # gone between listing and looking
+    if stat.S_ISDIR(info.st_mode):
+        return None
+    is_link = stat.S_ISLNK(info.st_mode)
+    if not (is_link or stat.S_ISREG(info.st_mode)):
+        return None
+    return InboxFile(Path(entry.path), info.st_size, info.st_mtime_ns, is_link)
+
+
+class SettleTracker:
+    """Remembers since when each file has looked the same, to tell when a post is complete."""
+
+    def __init__(self, settle_seconds: float) -> None:
+        self.settle_seconds = settle_seconds
+        self._since: dict[Path, tuple[tuple[int, int], float]] = {}
+        self._renamed: dict[Path, tuple[int, int] | None] = {}
+
+    def mark_renamed(self, paths: Iterable[Path]) -> None:
+        """These files arrived by rename: complete at once, as long as they do not change."""
+        for path in paths:
+            self._renamed[path] = None
+
+    def observe(self, files: Iterable[InboxFile], now: float) -> None:
+        """Record what the latest scan saw; files no longer present are forgotten."""
+        seen = {}
+        for file in files:
+            previous = self._since.get(file.path)
+            if previous is None or previous[0] != file.signature:
+                previous = (file.signature, now)
+            seen[file.path] = previous
+            if file.path in self._renamed and self._renamed[file.path] is None:
+                self._renamed[file.path] = file.signature
+        self._since = seen
+        self._renamed = {p: s for p, s in self._renamed.items() if p in seen}
+
+    def ready_at(self, file: InboxFile) -> float:
+        """The time (on the clock passed to `observe`) from which `file` counts as complete."""
+        if self._renamed.get(file.path) == file.signature:
+            return float("-inf")
+        signature, since = self._since.get(file.path, (file.signature, float("inf")))
+        return since + self.settle_seconds if signature == file.signature else float("inf")
+
+    def complete_at(self, candidate: Candidate) -> float:
+        return max(self.ready_at(file) for file in candidate.files)

@@ -1,0 +1,76 @@
+"""Publishing one post to several platforms at once, each in its own error boundary."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import replace
+
+import anyio
+import structlog
+
+from daemon.post import Post
+from daemon.publishers.base import Publisher, PublishResult
+from daemon.secrets import REDACTOR
+from daemon.settings import PlatformSettings
+
+log = structlog.get_logger("dropcast.orchestrator")
+
+
+class WorkflowOrchestrator:
+    """Runs every platform's `publish` for one post concurrently, with a timeout each.
+
+    A platform that fails, raises or times out becomes a not-ok `PublishResult`; it never
+    cancels its siblings.
+    """
+
+    def __init__(self, publish_timeout: float) -> None:
+        self.publish_timeout = publish_timeout
+
+    async def publish(
+        self, post: Post, publishers: Mapping[str, Publisher[PlatformSettings]]
+    ) -> dict[str, PublishResult]:
+        results: dict[str, PublishResult] = {}
+        async with anyio.create_task_group() as group:
+            for name, publisher in publishers.items():
+                group.start_soon(self._publish_one, name, publisher, post, results)
+        return {name: results[name] for name in publishers}
+
+    async def _publish_one(
+        self,
+        name: str,
+        publisher: Publisher[PlatformSettings],
+        post: Post,
+        results: dict[str, PublishResult],
+    ) -> None:
+        started = time.perf_counter()
+        with structlog.contextvars.bound_contextvars(platform=name):
+            result = await self._guarded(publisher, post)
+            duration_ms = round((time.perf_counter() - started) * 1000)
+            result = replace(result, duration_ms=duration_ms, error=_clean(result.error))
+            results[name] = result
+            log.log(
+                logging.INFO if result.ok else logging.ERROR,
+                "platform.attempted",
+                ok=result.ok,
+                remote_id=result.remote_id,
+                url=result.url,
+                error=result.error,
+                attempts=result.attempts,
+                duration_ms=duration_ms,
+            )
+
+    async def _guarded(self, publisher: Publisher[PlatformSettings], post: Post) -> PublishResult:
+        try:
+            with anyio.fail_after(self.publish_timeout):
+                return await publisher.publish(post)
+        except TimeoutError:
+            return PublishResult.failure(f"timed out after {self.publish_timeout:g} s")
+        except Exception as error:  # the error boundary: one platform never stops the others
+            log.exception("platform.crashed")
+            return PublishResult.failure(f"unexpected error: {type(error).__name__}: {error}")
+
+
+def _clean(error: str | None) -> str | None:
+    return None if error is None else REDACTOR.redact(error)

@@ -1,0 +1,179 @@
+"""The daemon: the watcher feeds the inbox, complete posts go to the handler, config reloads.
+
+    watcher ──batches──▶ sweep (reload config, list inbox, settle) ──posts──▶ PostHandler
+"""
+
+from __future__ import annotations
+
+import math
+import signal
+from collections.abc import Mapping
+from pathlib import Path
+
+import anyio
+import structlog
+from anyio.abc import TaskGroup, TaskStatus
+from anyio.streams.memory import MemoryObjectSendStream
+
+from daemon.config import ApplicationConfig
+from daemon.dispatch import PostHandler, Retry
+from daemon.inbox import Candidate, SettleTracker, scan_inbox
+from daemon.platforms import ActivePlatforms
+from daemon.publishers.base import Registry
+from daemon.reload import ConfigReloader
+from daemon.watcher import Batch, choose_polling, watch_inbox
+
+log = structlog.get_logger("dropcast.daemon")
+
+# Settings that choose what is watched, and how; they apply at the next start.
+_RESTART_KEYS = ("inbox", "poll")
+
+
+class Daemon:
+    """One running dropcast. `run` until `stop` (or SIGTERM/SIGINT); SIGHUP reloads the config."""
+
+    def __init__(
+        self,
+        config_path: Path,
+        registry: Registry,
+        *,
+        environ: Mapping[str, str] | None = None,
+        handle_signals: bool = True,
+    ) -> None:
+        self.reloader = ConfigReloader(config_path, registry, environ)
+        self.platforms = ActivePlatforms(registry, self.reloader.current)
+        self.handle_signals = handle_signals
+        core = self.config.core
+        self.inbox = core.inbox  # watched from start to stop: a new one needs a restart
+        self._tracker = SettleTracker(core.settle_seconds)
+        self._handler = PostHandler()
+        self._in_flight: set[str] = set()
+        self._retry_at: dict[str, tuple[object, float]] = {}
+        self._next_sweep = 0.0
+        self._stopping = False
+        # anyio objects need a running event loop: `run` makes them.
+        self._limiter: anyio.CapacityLimiter
+        self._stop_watching: anyio.Event
+        self._intake_scope: anyio.CancelScope
+
+    @property
+    def config(self) -> ApplicationConfig:
+        return self.platforms.config
+
+    async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        """Watch and publish until stopped; posts in flight then get the grace period."""
+        core = self.config.core
+        self._limiter = anyio.CapacityLimiter(core.max_concurrent_posts)
+        self._stop_watching = anyio.Event()
+        self._intake_scope = anyio.CancelScope()
+        for folder in (core.inbox, core.archive, core.failed, core.state):
+            folder.mkdir(parents=True, exist_ok=True)
+        async with anyio.create_task_group() as posts:
+            with self._intake_scope:
+                async with anyio.create_task_group() as intake:
+                    await intake.start(self._intake, posts)
+                    if self.handle_signals:
+                        intake.start_soon(self._handle_signals)
+                    log.info("daemon.started", inbox=str(core.inbox), platforms=self.config.enabled_platforms)
+                    task_status.started()
+            self._stopping = True
+            grace = self.config.core.shutdown_grace_seconds
+            log.info("daemon.stopping", posts_in_flight=len(self._in_flight), grace_seconds=grace)
+            posts.cancel_scope.deadline = anyio.current_time() + grace
+        await self.platforms.aclose()
+        log.info("daemon.stopped")
+
+    def stop(self) -> None:
+        """Stop taking posts; `run` returns once the posts in flight are done (or out of grace)."""
+        self._stop_watching.set()
+        self._intake_scope.cancel()
+
+    async def reload(self) -> None:
+        """Re-read the config now, as on SIGHUP."""
+        await self._apply_config(self.reloader.reload_if_changed(force=True))
+
+    async def _intake(self, posts: TaskGroup, *, task_status: TaskStatus[None]) -> None:
+        send, receive = anyio.create_memory_object_stream[Batch](max_buffer_size=64)
+        async with anyio.create_task_group() as group, receive:
+            group.start_soon(self._pump_events, send)
+            await anyio.sleep(0)  # let the watcher register with the kernel before the first look
+            await self._sweep(Batch(), posts)
+            task_status.started()
+            while True:
+                batch = Batch()
+                with anyio.move_on_after(max(0.0, self._next_sweep - anyio.current_time())):
+                    batch = await receive.receive()
+                await self._sweep(batch, posts)
+
+    async def _pump_events(self, send: MemoryObjectSendStream[Batch]) -> None:
+        core = self.config.core
+        polling = choose_polling(core.poll, self.inbox)
+        log.info("watcher.started", inbox=str(self.inbox), polling=polling)
+        async with send:
+            async for batch in watch_inbox(
+                self.inbox, self.reloader.path, force_polling=polling, stop_event=self._stop_watching
+            ):
+                await send.send(batch)
+
+    async def _sweep(self, batch: Batch, posts: TaskGroup) -> None:
+        """Look at the inbox and start every post that is complete and not already going."""
+        await self._apply_config(self.reloader.reload_if_changed())
+        now = anyio.current_time()
+        self._tracker.mark_renamed(batch.renamed_in)
+        scan = scan_inbox(self.inbox)
+        self._tracker.observe((f for c in scan.candidates.values() for f in c.files), now)
+        wake_at = now + self.config.core.rescan_seconds
+        for candidate in scan.candidates.values():
+            if candidate.stem in self._in_flight or not candidate.is_pair:
+                continue
+            ready_at = max(self._tracker.complete_at(candidate), self._retry_time(candidate))
+            if ready_at <= now:
+                self._in_flight.add(candidate.stem)
+                posts.start_soon(self._process, candidate)
+            elif math.isfinite(ready_at):
+                wake_at = min(wake_at, ready_at)
+        self._next_sweep = wake_at
+
+    def _retry_time(self, candidate: Candidate) -> float:
+        signature, when = self._retry_at.get(candidate.stem, (None, 0.0))
+        return when if signature == candidate.signature else 0.0
+
+    async def _process(self, candidate: Candidate) -> None:
+        try:
+            async with self._limiter:
+                if self._stopping:
+                    return
+                async with self.platforms.lease() as lease:
+                    with structlog.contextvars.bound_contextvars(post=candidate.stem):
+                        result = await self._handler.handle(candidate, lease)
+            if isinstance(result, Retry) or result is None:
+                retry_at = anyio.current_time() + self.config.core.rescan_seconds
+                self._retry_at[candidate.stem] = (candidate.signature, retry_at)
+            else:
+                self._retry_at.pop(candidate.stem, None)
+        except Exception:  # a bug handling one post must not take the daemon down
+            log.exception("post.crashed", post=candidate.stem)
+        finally:
+            self._in_flight.discard(candidate.stem)
+
+    async def _apply_config(self, config: ApplicationConfig | None) -> None:
+        if config is None:
+            return
+        previous = self.config.core
+        needs_restart = [key for key in _RESTART_KEYS if getattr(previous, key) != getattr(config.core, key)]
+        if needs_restart:
+            log.warning("config.restart_required", keys=needs_restart, detail="restart dropcast to apply these")
+        await self.platforms.apply(config)
+        self._tracker.settle_seconds = config.core.settle_seconds
+        self._limiter.total_tokens = config.core.max_concurrent_posts
+
+    async def _handle_signals(self) -> None:
+        with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT, signal.SIGHUP) as signals:
+            async for received in signals:
+                if received == signal.SIGHUP:
+                    log.info("config.reload_requested", signal="SIGHUP")
+                    await self.reload()
+                else:
+                    log.info("daemon.signal_received", signal=signal.Signals(received).name)
+                    self.stop()
+                    return

@@ -1,0 +1,63 @@
+"""Building blocks shared by the core config and every platform's settings model."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, SecretStr, ValidationInfo
+
+
+def _resolve_from_config_folder(value: Path, info: ValidationInfo) -> Path:
+    context = info.context if isinstance(info.context, dict) else {}
+    base_dir = context.get("base_dir")
+    value = value.expanduser()
+    if value.is_absolute() or base_dir is None:
+        return value
+    return Path(base_dir) / value
+
+
+ConfigPath = Annotated[Path, AfterValidator(_resolve_from_config_folder)]
+"""A path in the config: relative paths are relative to the config file's folder."""
+
+
+class StrictModel(BaseModel):
+    """A settings model that refuses unknown keys and cannot be changed once loaded."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PlatformSettings(StrictModel):
+    """The settings every platform has; a publisher's own model adds its keys."""
+
+    enabled: bool = False
+
+
+def secret_values(model: BaseModel) -> list[str]:
+    """Every `SecretStr` value in `model` and the models nested in it."""
+    found: list[str] = []
+    for name in type(model).model_fields:
+        _collect_secrets(getattr(model, name), found)
+    return found
+
+
+def _collect_secrets(value: object, found: list[str]) -> None:
+    if isinstance(value, SecretStr):
+        found.append(value.get_secret_value())
+    elif isinstance(value, BaseModel):
+        found.extend(secret_values(value))
+    elif isinstance(value, list | tuple | set | frozenset):
+        for item in value:
+            _collect_secrets(item, found)
+    elif isinstance(value, dict):
+        for item in value.values():
+            _collect_secrets(item, found)
+
+
+def describe_issue(kind: str, message: str) -> str:
+    """A pydantic message in the words a person editing YAML would use."""
+    if kind == "extra_forbidden":
+        return "unknown key (a typo?)"
+    if kind == "missing":
+        return "required key is missing"
+    return f"expected something else: {message}"

@@ -1,0 +1,112 @@
+"""The watchfiles loop on the inbox (and the config file's folder, so edits reload at once).
+
+File-system events are only triggers: the inbox is listed again after each batch, so a
+missed or duplicated event changes nothing. From the events themselves we learn one
+thing a listing cannot tell: which files arrived by a rename from a temporary name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import anyio
+from watchfiles import BaseFilter, Change, awatch
+
+from daemon.inbox import is_ignored, split_name
+
+
+class InboxFilter(BaseFilter):
+    """Keeps events for the inbox's own files and the config file; drops everything else.
+
+    The deletion of an ignored (temporary) file is kept: beside an added file in the same
+    batch it tells that the added file was renamed into place, complete.
+    """
+
+    def __init__(self, inbox: Path, config_file: Path) -> None:
+        super().__init__()
+        self.inbox = inbox
+        self.config_file = config_file
+
+    def __call__(self, change: Change, path: str) -> bool:
+        where = Path(path)
+        if where == self.config_file:
+            return True
+        if where.parent != self.inbox:
+            return False
+        return change == Change.deleted or not is_ignored(where.name)
+
+
+@dataclass(frozen=True)
+class Batch:
+    """One batch of file-system events."""
+
+    paths: frozenset[Path] = frozenset()
+    renamed_in: frozenset[Path] = field(default_factory=frozenset)
+
+
+def renamed_in(changes: Iterable[tuple[Change, str]]) -> frozenset[Path]:
+    """Files added in the same batch as the deletion of a temporary file named after them."""
+    deleted_temporaries = [
+        Path(path).name for change, path in changes if change == Change.deleted and is_ignored(Path(path).name)
+    ]
+    found = set()
+    for change, path in changes:
+        name = Path(path).name
+        if change != Change.added or is_ignored(name):
+            continue
+        stem, _ = split_name(name)
+        if any(stem in temporary for temporary in deleted_temporaries):
+            found.add(Path(path))
+    return frozenset(found)
+
+
+def choose_polling(mode: str, inbox: Path) -> bool:
+    """Whether to poll: always, never, or (auto) when the inbox is on a network file system."""
+    if mode in ("always", "never"):
+        return mode == "always"
+    file_system = _file_system_type(inbox)
+    return file_system in _NO_EVENTS_FILE_SYSTEMS or file_system.startswith("fuse.")
+
+
+# File systems whose changes made on another machine raise no inotify events here.
+_NO_EVENTS_FILE_SYSTEMS = frozenset({"nfs", "nfs4", "cifs", "smb3", "smbfs", "9p", "fuse", "virtiofs"})
+
+
+def _file_system_type(path: Path) -> str:
+    """The type of the file system holding `path`, from /proc/mounts ('' where unknown)."""
+    try:
+        mounts = Path("/proc/mounts").read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return ""
+    resolved, best, best_type = path.resolve(), "", ""
+    for line in mounts:
+        fields = line.split()
+        if len(fields) < 3:
+            continue
+        mount_point = fields[1].replace("\\040", " ")
+        if (resolved == Path(mount_point) or Path(mount_point) in resolved.parents) and len(
+            mount_point
+        ) > len(best):
+            best, best_type = mount_point, fields[2]
+    return best_type
+
+
+async def watch_inbox(
+    inbox: Path, config_file: Path, *, force_polling: bool, stop_event: anyio.Event
+) -> AsyncIterator[Batch]:
+    """Yield a `Batch` for each group of events, until `stop_event` is set."""
+    watched = {inbox, config_file.parent}
+    async for changes in awatch(
+        *sorted(watched),
+        watch_filter=InboxFilter(inbox, config_file),
+        stop_event=stop_event,
+        force_polling=force_polling,
+        poll_delay_ms=500,
+        recursive=False,
+        debounce=1_600,
+        step=50,
+        rust_timeout=1_000,
+    ):
+        yield Batch(paths=frozenset(Path(p) for _, p in changes), renamed_in=renamed_in(changes))
