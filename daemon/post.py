@@ -76,6 +76,8 @@ def read_caption_text(path: Path) -> str:
 
 def check_image(path: Path) -> None:
     """Raise `PostRejectedError` unless `path` is a complete image of a format we publish."""
+    if path.stat().st_size == 0:
+        raise PostRejectedError(f"{path.name}: the image file is empty (0 bytes)")
     try:
         with Image.open(path) as image:
             image_format = image.format

@@ -73,7 +73,7 @@ class Daemon:
                 async with anyio.create_task_group() as intake:
                     await intake.start(self._intake, posts)
                     if self.handle_signals:
-                        intake.start_soon(self._handle_signals)
+                        await intake.start(self._handle_signals)
                     log.info("daemon.started", inbox=str(core.inbox), platforms=self.config.enabled_platforms)
                     task_status.started()
             self._stopping = True
@@ -167,8 +167,9 @@ class Daemon:
         self._tracker.settle_seconds = config.core.settle_seconds
         self._limiter.total_tokens = config.core.max_concurrent_posts
 
-    async def _handle_signals(self) -> None:
+    async def _handle_signals(self, *, task_status: TaskStatus[None]) -> None:
         with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT, signal.SIGHUP) as signals:
+            task_status.started()
             async for received in signals:
                 if received == signal.SIGHUP:
                     log.info("config.reload_requested", signal="SIGHUP")

@@ -24,7 +24,7 @@ ConfigPath = Annotated[Path, AfterValidator(_resolve_from_config_folder)]
 class StrictModel(BaseModel):
     """A settings model that refuses unknown keys and cannot be changed once loaded."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
 
 
 class PlatformSettings(StrictModel):

@@ -121,7 +121,10 @@ class Registry:
 
 
 def _modules_of(package_name: str) -> list[ModuleType]:
+    """The publisher modules of a package (or the one module, if it is a plain module)."""
     package = importlib.import_module(package_name)
+    if not hasattr(package, "__path__"):
+        return [package]
     names = [
         info.name
         for info in pkgutil.iter_modules(package.__path__)

@@ -1,0 +1,167 @@
+"""The daemon end to end: the real watcher on real files, fake platforms, real archive moves."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import anyio
+import pytest
+import yaml
+from structlog.testing import capture_logs
+
+from daemon.publishers.base import Registry
+from tests.conftest import archived, make_image, running_daemon, wait_for, write_config, write_post
+from tests.fakes.publishers import RECEIVED
+
+
+def record_of(folder: Path, stem: str, where: str = "archive") -> dict[str, object]:
+    matches = sorted((folder / where).rglob(f"{stem}.result.json"))
+    assert matches, f"no record for {stem} in {where}/"
+    return json.loads(matches[-1].read_text(encoding="utf-8"))  # type: ignore[no-any-return]
+
+
+def failed_files(folder: Path) -> list[str]:
+    return sorted(p.name for p in (folder / "failed").iterdir()) if (folder / "failed").exists() else []
+
+
+async def test_dropped_pair_is_published_and_archived(tmp_path: Path, registry: Registry) -> None:
+    """A photo and its caption dropped into the inbox are published once and archived with a record."""
+    config = write_config(tmp_path)
+    async with running_daemon(config, registry):
+        write_post(tmp_path / "inbox", "sunset", "Red sky")
+        await wait_for(lambda: len(archived(tmp_path)) == 3, what="the archive")
+    assert [p.name for p in archived(tmp_path)] == ["sunset.jpg", "sunset.result.json", "sunset.txt"]
+    assert [post.caption for post in RECEIVED["recording"]] == ["Red sky"]
+    record = record_of(tmp_path, "sunset")
+    assert record["outcome"] == "published"
+    assert record["platforms"] == {
+        "recording": {"ok": True, "id": "recording-1", "url": None, "attempts": 1,
+                      "duration_ms": record["platforms"]["recording"]["duration_ms"], "error": None}  # type: ignore[index]
+    }
+    assert list((tmp_path / "inbox").iterdir()) == []
+
+
+async def test_posts_already_in_the_inbox_are_published_at_start(tmp_path: Path, registry: Registry) -> None:
+    """Posts dropped while dropcast was not running are published when it starts."""
+    config = write_config(tmp_path)
+    write_post(tmp_path / "inbox", "early", "Waiting since yesterday")
+    async with running_daemon(config, registry):
+        await wait_for(lambda: len(archived(tmp_path)) == 3, what="the archive")
+    assert [post.stem for post in RECEIVED["recording"]] == ["early"]
+
+
+async def test_three_platforms_publish_at_the_same_time(tmp_path: Path, registry: Registry) -> None:
+    """Each barrier platform waits until all three are publishing, which a sequential engine never reaches."""
+    platforms = {name: {"enabled": True, "parties": 3} for name in ("barrier", "barrier2", "barrier3")}
+    config = write_config(tmp_path, platforms, publish_timeout=5)
+    async with running_daemon(config, registry):
+        write_post(tmp_path / "inbox", "together")
+        await wait_for(lambda: len(archived(tmp_path)) == 3, what="the archive")
+    record = record_of(tmp_path, "together")
+    assert record["outcome"] == "published"
+    assert {name: result["ok"] for name, result in record["platforms"].items()} == {  # type: ignore[attr-defined]
+        "barrier": True, "barrier2": True, "barrier3": True
+    }
+
+
+async def test_a_platform_that_raises_leaves_the_others_ok_and_the_post_partial(
+    tmp_path: Path, registry: Registry
+) -> None:
+    """An exception in one platform becomes its error; the others succeed and the post is archived as partial."""
+    platforms = {
+        "recording": {"enabled": True, "label": "good"},
+        "recording2": {"enabled": True, "label": "bad", "behaviour": "raise", "token": "s3cr3t-T0KEN"},
+    }
+    config = write_config(tmp_path, platforms)
+    with capture_logs() as logs:
+        async with running_daemon(config, registry):
+            write_post(tmp_path / "inbox", "mixed")
+            await wait_for(lambda: len(archived(tmp_path)) == 3, what="the archive")
+    record = record_of(tmp_path, "mixed")
+    assert record["outcome"] == "partial"
+    platforms_record = record["platforms"]
+    assert platforms_record["recording"]["ok"] is True  # type: ignore[index]
+    assert platforms_record["recording2"]["ok"] is False  # type: ignore[index]
+    assert "bad exploded" in platforms_record["recording2"]["error"]  # type: ignore[index]
+    everything = json.dumps(record) + repr(logs) + "".join(p.read_text() for p in archived(tmp_path) if p.suffix == ".json")
+    assert "s3cr3t-T0KEN" not in everything
+
+
+async def test_a_platform_that_hangs_times_out_without_holding_up_the_others(
+    tmp_path: Path, registry: Registry
+) -> None:
+    """A platform that never answers fails after publish_timeout; the post is still archived."""
+    platforms = {
+        "recording": {"enabled": True, "label": "quick"},
+        "recording2": {"enabled": True, "label": "stuck", "behaviour": "hang"},
+    }
+    config = write_config(tmp_path, platforms, publish_timeout=0.5)
+    async with running_daemon(config, registry):
+        write_post(tmp_path / "inbox", "slow")
+        await wait_for(lambda: len(archived(tmp_path)) == 3, what="the archive")
+    result = record_of(tmp_path, "slow")["platforms"]["recording2"]  # type: ignore[index]
+    assert result["ok"] is False
+    assert result["error"] == "timed out after 0.5 s"
+
+
+async def test_a_disabled_platform_is_never_called(tmp_path: Path, registry: Registry) -> None:
+    """Only enabled platforms get the post."""
+    platforms = {
+        "recording": {"enabled": True, "label": "on"},
+        "recording2": {"enabled": False, "label": "off"},
+    }
+    config = write_config(tmp_path, platforms)
+    async with running_daemon(config, registry):
+        write_post(tmp_path / "inbox", "only-one")
+        await wait_for(lambda: len(archived(tmp_path)) == 3, what="the archive")
+    assert set(RECEIVED) == {"on"}
+    assert list(record_of(tmp_path, "only-one")["platforms"]) == ["recording"]  # type: ignore[arg-type]
+
+
+async def test_front_matter_limits_a_post_to_some_platforms(tmp_path: Path, registry: Registry) -> None:
+    """`platforms:` in the front matter sends the post to those platforms only, with their own caption."""
+    platforms = {
+        "recording": {"enabled": True, "label": "one"},
+        "recording2": {"enabled": True, "label": "two"},
+    }
+    config = write_config(tmp_path, platforms)
+    caption = "---\nplatforms: [recording2]\ncaptions: {recording2: Just for two}\n---\nFor everyone"
+    async with running_daemon(config, registry):
+        write_post(tmp_path / "inbox", "picky", caption)
+        await wait_for(lambda: len(archived(tmp_path)) == 3, what="the archive")
+    assert set(RECEIVED) == {"two"}
+    assert RECEIVED["two"][0].caption_for("recording2") == "Just for two"
+    assert RECEIVED["two"][0].caption == "For everyone"
+
+
+async def test_a_post_no_platform_accepts_is_retried_then_moved_to_failed(
+    tmp_path: Path, registry: Registry
+) -> None:
+    """With every platform failing, the post stays in the inbox, is retried, and after max_attempts goes to failed/."""
+    platforms = {"recording": {"enabled": True, "behaviour": "fail"}}
+    config = write_config(tmp_path, platforms, rescan_seconds=0.3, max_attempts=3)
+    async with running_daemon(config, registry):
+        write_post(tmp_path / "inbox", "doomed")
+        await wait_for(lambda: "doomed.result.json" in failed_files(tmp_path), what="failed/")
+    assert len(RECEIVED["recording"]) == 3
+    assert failed_files(tmp_path) == ["doomed.jpg", "doomed.result.json", "doomed.txt"]
+    record = record_of(tmp_path, "doomed", "failed")
+    assert record["outcome"] == "failed"
+    assert record["attempts"] == 3
+    assert archived(tmp_path) == []
+
+
+async def test_a_failed_post_stays_in_the_inbox_until_the_next_attempt(tmp_path: Path, registry: Registry) -> None:
+    """After a failed attempt the post's files are still in the inbox, untouched."""
+    platforms = {"recording": {"enabled": True, "behaviour": "fail"}}
+    config = write_config(tmp_path, platforms, rescan_seconds=30, max_attempts=5)
+    async with running_daemon(config, registry):
+        image = write_post(tmp_path / "inbox", "later")
+        content = image.read_bytes()
+        await wait_for(lambda: len(RECEIVED["recording"]) == 1, what="the first attempt")
+        await anyio.sleep(0.5)
+    assert sorted(p.name for p in (tmp_path / "inbox").iterdir()) == ["later.jpg", "later.txt"]
+    assert image.read_bytes() == content
+    assert len(RECEIVED["recording"]) == 1

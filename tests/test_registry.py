@@ -1,0 +1,105 @@
+"""Finding publishers: one file per platform, third parties by entry point, no duplicate names."""
+
+from __future__ import annotations
+
+import sys
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from daemon.config import load_config
+from daemon.publishers.base import Registry, RegistryError
+from tests.conftest import archived, running_daemon, wait_for, write_config, write_post
+
+ECHO_PUBLISHER = '''
+from __future__ import annotations
+
+from pathlib import Path
+
+from daemon.post import Post
+from daemon.publishers.base import Publisher, PublishResult
+from daemon.settings import PlatformSettings
+
+
+class EchoSettings(PlatformSettings):
+    log_file: str
+
+
+class EchoPublisher(Publisher[EchoSettings]):
+    platform_name = "{name}"
+    settings_model = EchoSettings
+
+    async def publish(self, post: Post) -> PublishResult:
+        with Path(self.settings.log_file).open("a", encoding="utf-8") as log:
+            log.write(post.stem + "\\n")
+        return PublishResult(ok=True, remote_id="echo-" + post.stem)
+'''
+
+
+@pytest.fixture
+def import_root(tmp_path: Path) -> Iterator[Path]:
+    """A folder on sys.path for packages written during the test, removed again afterwards."""
+    root = tmp_path / "site"
+    root.mkdir()
+    sys.path.insert(0, str(root))
+    before = set(sys.modules)
+    yield root
+    sys.path.remove(str(root))
+    for name in set(sys.modules) - before:
+        del sys.modules[name]
+
+
+def write_package(root: Path, package: str, modules: dict[str, str]) -> None:
+    (root / package).mkdir()
+    (root / package / "__init__.py").write_text("", encoding="utf-8")
+    for name, source in modules.items():
+        (root / package / f"{name}.py").write_text(textwrap.dedent(source), encoding="utf-8")
+
+
+def test_the_builtin_preview_platform_is_found() -> None:
+    """The real registry finds the preview publisher in daemon/publishers/ without being told its name."""
+    assert "preview" in Registry.discover().names
+
+
+async def test_a_new_platform_is_one_new_file(tmp_path: Path, import_root: Path) -> None:
+    """A publisher added as one file in a package is configured and called with no other change."""
+    write_package(import_root, "extra_platforms", {"echo": ECHO_PUBLISHER.format(name="echo")})
+    registry = Registry.discover(packages=("daemon.publishers", "extra_platforms"), entry_point_group=None)
+    log_file = tmp_path / "echo.log"
+    config = write_config(tmp_path, {"echo": {"enabled": True, "log_file": str(log_file)}})
+    async with running_daemon(config, registry):
+        write_post(tmp_path / "inbox", "hello")
+        await wait_for(lambda: len(archived(tmp_path)) == 3, what="the archive")
+    assert log_file.read_text(encoding="utf-8") == "hello\n"
+
+
+def test_a_third_party_platform_registers_through_an_entry_point(import_root: Path) -> None:
+    """A distribution declaring `dropcast.publishers` entry points adds its platform to the registry."""
+    write_package(import_root, "thirdparty_echo", {"plugin": ECHO_PUBLISHER.format(name="thirdparty")})
+    dist_info = import_root / "thirdparty_echo-1.0.dist-info"
+    dist_info.mkdir()
+    (dist_info / "METADATA").write_text("Metadata-Version: 2.1\nName: thirdparty-echo\nVersion: 1.0\n", encoding="utf-8")
+    (dist_info / "entry_points.txt").write_text(
+        "[dropcast.publishers]\nthirdparty = thirdparty_echo.plugin:EchoPublisher\n", encoding="utf-8"
+    )
+    registry = Registry.discover()
+    assert "thirdparty" in registry.names
+    assert registry["thirdparty"].__module__ == "thirdparty_echo.plugin"
+
+
+def test_two_publishers_with_one_name_are_an_error(import_root: Path) -> None:
+    """A second publisher claiming `preview` stops start-up with a message naming both."""
+    write_package(import_root, "clashing", {"copycat": ECHO_PUBLISHER.format(name="preview")})
+    with pytest.raises(RegistryError, match=r"two publishers are named 'preview': PreviewPublisher .* and EchoPublisher"):
+        Registry.discover(packages=("daemon.publishers", "clashing"), entry_point_group=None)
+
+
+def test_a_platform_section_is_validated_by_its_own_model(tmp_path: Path, import_root: Path) -> None:
+    """A missing key of a new platform's settings is reported under that platform's dotted path."""
+    write_package(import_root, "more_platforms", {"echo": ECHO_PUBLISHER.format(name="echo")})
+    registry = Registry.discover(packages=("more_platforms",), entry_point_group=None)
+    config = write_config(tmp_path, {"echo": {"enabled": True}})
+    with pytest.raises(Exception, match=r"platforms\.echo\.log_file: required key is missing"):
+        load_config(config, registry)

@@ -1,0 +1,140 @@
+"""Hot reload: config edits apply to the next post; a bad or missing config never stops the daemon."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import anyio
+import yaml
+from structlog.testing import capture_logs
+
+from daemon.publishers.base import Registry
+from tests.conftest import archived, running_daemon, wait_for, write_config, write_post
+from tests.fakes.publishers import RECEIVED
+
+
+def events(logs: list[dict[str, object]], name: str) -> list[dict[str, object]]:
+    return [entry for entry in logs if entry["event"] == name]
+
+
+def replace_config(path: Path, text: str) -> None:
+    """Replace the config the way editors do: write a new file, rename it over the old one."""
+    temporary = path.with_name(".config.yaml.swp")
+    temporary.write_text(text, encoding="utf-8")
+    os.replace(temporary, path)
+
+
+async def test_enabling_a_platform_applies_to_the_next_post(tmp_path: Path, registry: Registry) -> None:
+    """A platform enabled while running gets the next post, and the change is logged by key."""
+    config = write_config(tmp_path, {"recording": {"enabled": True, "label": "first"}})
+    with capture_logs() as logs:
+        async with running_daemon(config, registry):
+            write_post(tmp_path / "inbox", "one")
+            await wait_for(lambda: len(archived(tmp_path)) == 3, what="the first post")
+            settings = yaml.safe_load(config.read_text(encoding="utf-8"))
+            settings["platforms"]["recording2"] = {"enabled": True, "label": "second", "token": "hush-hush-42"}
+            replace_config(config, yaml.safe_dump(settings))
+            await wait_for(lambda: events(logs, "config.reloaded"), what="the reload")
+            write_post(tmp_path / "inbox", "two")
+            await wait_for(lambda: len(archived(tmp_path)) == 6, what="the second post")
+    assert [p.stem for p in RECEIVED["first"]] == ["one", "two"]
+    assert [p.stem for p in RECEIVED["second"]] == ["two"]
+    assert events(logs, "config.reloaded")[0]["changed"] == ["platforms.recording2 added"]
+    assert "hush-hush-42" not in repr(logs)
+
+
+async def test_invalid_yaml_keeps_the_last_good_config_until_it_is_fixed(
+    tmp_path: Path, registry: Registry
+) -> None:
+    """A broken edit is logged with file and line; posts still publish with the old config; the fix applies."""
+    config = write_config(tmp_path, {"recording": {"enabled": True, "label": "old"}})
+    good_text = config.read_text(encoding="utf-8")
+    with capture_logs() as logs:
+        async with running_daemon(config, registry):
+            replace_config(config, "inbox: inbox\nplatforms: [unclosed\n")
+            await wait_for(lambda: events(logs, "config.invalid"), what="the error")
+            write_post(tmp_path / "inbox", "during")
+            await wait_for(lambda: len(archived(tmp_path)) == 3, what="a post under the old config")
+            replace_config(config, good_text.replace("label: old", "label: new"))
+            await wait_for(lambda: events(logs, "config.reloaded"), what="the fixed config")
+            write_post(tmp_path / "inbox", "after")
+            await wait_for(lambda: len(archived(tmp_path)) == 6, what="a post under the new config")
+    error = str(events(logs, "config.invalid")[0]["error"])
+    assert f"{config}, line 3: not valid YAML" in error
+    assert [p.stem for p in RECEIVED["old"]] == ["during"]
+    assert [p.stem for p in RECEIVED["new"]] == ["after"]
+
+
+async def test_an_invalid_setting_names_the_key_and_keeps_the_old_config(tmp_path: Path, registry: Registry) -> None:
+    """A value of the wrong type is reported with its dotted key path; the daemon keeps running."""
+    config = write_config(tmp_path)
+    with capture_logs() as logs:
+        async with running_daemon(config, registry):
+            replace_config(config, config.read_text(encoding="utf-8").replace("settle_seconds: 0.3", "settle_seconds: soon"))
+            await wait_for(lambda: events(logs, "config.invalid"), what="the error")
+            write_post(tmp_path / "inbox", "still-works")
+            await wait_for(lambda: len(archived(tmp_path)) == 3, what="the archive")
+    assert "settle_seconds: expected something else" in str(events(logs, "config.invalid")[0]["error"])
+
+
+async def test_a_deleted_config_is_reported_and_the_daemon_carries_on(tmp_path: Path, registry: Registry) -> None:
+    """Deleting config.yaml while running logs an error; posts are still published with the last good config."""
+    config = write_config(tmp_path)
+    with capture_logs() as logs:
+        async with running_daemon(config, registry):
+            config.unlink()
+            await wait_for(lambda: events(logs, "config.missing"), what="the error")
+            write_post(tmp_path / "inbox", "orphan")
+            await wait_for(lambda: len(archived(tmp_path)) == 3, what="the archive")
+    assert [p.stem for p in RECEIVED["recording"]] == ["orphan"]
+
+
+async def test_an_unchanged_config_is_not_parsed_again(tmp_path: Path, registry: Registry) -> None:
+    """Events that leave config.yaml alone cause no reload."""
+    config = write_config(tmp_path)
+    with capture_logs() as logs:
+        async with running_daemon(config, registry) as daemon:
+            before = daemon.reloader.current
+            write_post(tmp_path / "inbox", "plain")
+            await wait_for(lambda: len(archived(tmp_path)) == 3, what="the archive")
+            assert daemon.reloader.current is before
+    assert events(logs, "config.reloaded") == []
+
+
+async def test_reload_on_request_rereads_secrets_from_files(tmp_path: Path, registry: Registry) -> None:
+    """`reload()` (what SIGHUP does) re-reads the config even when the file itself did not change."""
+    (tmp_path / "label.txt").write_text("before\n", encoding="utf-8")
+    config = write_config(tmp_path, {"recording": {"enabled": True, "label": "${file:label.txt}"}})
+    async with running_daemon(config, registry) as daemon:
+        (tmp_path / "label.txt").write_text("after\n", encoding="utf-8")
+        await daemon.reload()
+        write_post(tmp_path / "inbox", "fresh")
+        await wait_for(lambda: len(archived(tmp_path)) == 3, what="the archive")
+    assert [p.stem for p in RECEIVED["after"]] == ["fresh"]
+
+
+async def test_stopping_lets_a_post_in_flight_finish(tmp_path: Path, registry: Registry) -> None:
+    """A post being published when the daemon stops is finished and archived within the grace period."""
+    config = write_config(tmp_path, {"recording": {"enabled": True, "delay": 1.0}})
+    async with running_daemon(config, registry) as daemon:
+        write_post(tmp_path / "inbox", "inflight")
+        await wait_for(lambda: RECEIVED["recording"], what="publishing to start")
+        daemon.stop()
+    assert [p.name for p in archived(tmp_path)] == ["inflight.jpg", "inflight.result.json", "inflight.txt"]
+
+
+async def test_a_post_still_hanging_after_the_grace_period_stays_in_the_inbox(
+    tmp_path: Path, registry: Registry
+) -> None:
+    """When the grace period ends, an unfinished post is abandoned, its files left in the inbox."""
+    config = write_config(
+        tmp_path, {"recording": {"enabled": True, "behaviour": "hang"}}, shutdown_grace_seconds=0.5
+    )
+    with anyio.fail_after(10):
+        async with running_daemon(config, registry) as daemon:
+            write_post(tmp_path / "inbox", "stuck")
+            await wait_for(lambda: RECEIVED["recording"], what="publishing to start")
+            daemon.stop()
+    assert sorted(p.name for p in (tmp_path / "inbox").iterdir()) == ["stuck.jpg", "stuck.txt"]
+    assert archived(tmp_path) == []
