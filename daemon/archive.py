@@ -12,6 +12,7 @@ from __future__ import annotations
 import errno
 import json
 import os
+import secrets
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
@@ -20,7 +21,9 @@ from typing import Any
 _TEMPORARY_PREFIX = ".dropcast-tmp-"
 
 
-def file_post(files: Sequence[Path], stem: str, record: dict[str, Any], destination: Path) -> list[Path]:
+def file_post(
+    files: Sequence[Path], stem: str, record: dict[str, Any], destination: Path
+) -> list[Path]:
     """Move `files` (all named `stem.*`) and write `<stem>.result.json` into `destination`.
 
     If any of those names is taken there, the next free `stem-1`, `stem-2`, … is used for
@@ -35,14 +38,33 @@ def file_post(files: Sequence[Path], stem: str, record: dict[str, Any], destinat
     return [*moved, record_path]
 
 
+def _fit_name_length(destination: Path, stem: str, longest_suffix: int) -> str:
+    """Shorten `stem` so that `stem-NNNNN` plus the longest suffix fits the file system."""
+    try:
+        name_max = os.pathconf(destination, "PC_NAME_MAX")
+    except (OSError, ValueError):
+        name_max = 255
+    room = name_max - longest_suffix - len("-99999")
+    encoded = stem.encode()
+    if len(encoded) <= room:
+        return stem
+    return encoded[:room].decode("utf-8", errors="ignore")
+
+
 def _suffix_of(file: Path) -> str:
     """The original suffix with its case (`A.JPG` keeps `.JPG`)."""
     stem, dot, suffix = file.name.rpartition(".")
     return f".{suffix}" if dot and stem else ""
 
 
+def _temporary_beside(target: Path) -> Path:
+    """A short hidden name in `target`'s folder (short: the real name may be near NAME_MAX)."""
+    return target.with_name(f"{_TEMPORARY_PREFIX}{os.getpid()}-{secrets.token_hex(4)}")
+
+
 def _free_stem(destination: Path, stem: str, suffixes: list[str]) -> str:
     suffixes = [*suffixes, ".result.json"]
+    stem = _fit_name_length(destination, stem, max(len(s.encode()) for s in suffixes))
     for number in range(100_000):
         candidate = stem if number == 0 else f"{stem}-{number}"
         if not any(os.path.lexists(destination / f"{candidate}{s}") for s in suffixes):
@@ -75,7 +97,7 @@ def _rename_if_free(source: Path, target: Path) -> None:
 def _copy_into_place(source: Path, target: Path) -> None:
     if source.is_symlink():
         # A symbolic link is moved as a link: its target is never read.
-        temporary = target.with_name(f"{_TEMPORARY_PREFIX}{os.getpid()}-{target.name}")
+        temporary = _temporary_beside(target)
         os.symlink(os.readlink(source), temporary)
         try:
             _link_or_fail(temporary, target)
@@ -92,7 +114,7 @@ def write_new_file(target: Path, content: bytes | Any) -> None:
     The data goes to a hidden temporary file first and is flushed to disk before it gets
     its real name, so `target` is either absent or complete.
     """
-    temporary = target.with_name(f"{_TEMPORARY_PREFIX}{os.getpid()}-{target.name}")
+    temporary = _temporary_beside(target)
     try:
         with temporary.open("xb") as writer:
             if isinstance(content, bytes):

@@ -64,7 +64,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(config_path: Path, registry: Registry) -> int:
-    from daemon.service import Daemon  # noqa: PLC0415 - `check` does not need the daemon
+    from daemon.service import Daemon
 
     try:
         daemon = Daemon(config_path, registry)
@@ -93,7 +93,9 @@ async def _connect_all(config: ApplicationConfig, registry: Registry) -> int:
             found = await publisher.check_connection()
         except Exception as error:  # report every platform, whatever one of them raises
             failures += 1
-            log.error("platform.check_failed", platform=name, error=f"{type(error).__name__}: {error}")
+            log.error(
+                "platform.check_failed", platform=name, error=f"{type(error).__name__}: {error}"
+            )
             print(f"{name}: FAILED: {type(error).__name__}: {error}")
         else:
             log.info("platform.checked", platform=name, found=found)

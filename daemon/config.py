@@ -8,7 +8,7 @@ what was expected.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TypeVar
@@ -66,7 +66,9 @@ class ApplicationConfig:
 
     @property
     def secrets(self) -> list[str]:
-        return [secret for settings in self.platforms.values() for secret in secret_values(settings)]
+        return [
+            secret for settings in self.platforms.values() for secret in secret_values(settings)
+        ]
 
 
 @dataclass(frozen=True)
@@ -78,7 +80,7 @@ class ConfigProblem:
 class ConfigError(Exception):
     """Raised when a config file cannot be read, parsed or validated; says file, line and key."""
 
-    def __init__(self, path: Path, problems: list[tuple[int | None, ConfigProblem]]) -> None:
+    def __init__(self, path: Path, problems: Sequence[tuple[int | None, ConfigProblem]]) -> None:
         self.path = path
         self.problems = problems
         super().__init__("\n".join(self._lines()))
@@ -111,7 +113,9 @@ def _read_text(path: Path) -> str:
     try:
         return path.read_text(encoding="utf-8-sig")
     except FileNotFoundError:
-        raise ConfigError(path, [(None, ConfigProblem((), "the config file does not exist"))]) from None
+        raise ConfigError(
+            path, [(None, ConfigProblem((), "the config file does not exist"))]
+        ) from None
     except (OSError, UnicodeDecodeError) as error:
         raise ConfigError(path, [(None, ConfigProblem((), f"cannot read it: {error}"))]) from None
 
@@ -128,6 +132,9 @@ def _parse_yaml(path: Path, text: str) -> tuple[yaml.Node | None, dict[str, Any]
         raise ConfigError(path, [(None, ConfigProblem((), f"not valid YAML: {error}"))]) from None
     if data is None:
         data = {}
+    duplicates = _duplicate_keys(document)
+    if duplicates:
+        raise ConfigError(path, duplicates)
     if not isinstance(data, dict):
         problem = ConfigProblem((), "expected a mapping of settings at the top level")
         raise ConfigError(path, [(1, problem)])
@@ -144,7 +151,8 @@ class _Validator:
         self.problems: list[ConfigProblem] = []
 
     def validate(self, path: Path, data: dict[str, Any]) -> ApplicationConfig | None:
-        raw_platforms = data.pop("platforms", None) or {}
+        raw_platforms = data.pop("platforms", None)
+        raw_platforms = {} if raw_platforms is None else raw_platforms
         core = self._model(CoreSettings, self._resolve(data, ()), ())
         platforms = self._platforms(raw_platforms)
         if core is None or self.problems:
@@ -153,7 +161,9 @@ class _Validator:
 
     def _platforms(self, raw: object) -> dict[str, PlatformSettings]:
         if not isinstance(raw, dict):
-            self.problems.append(ConfigProblem(("platforms",), "expected a mapping of platform names to settings"))
+            self.problems.append(
+                ConfigProblem(("platforms",), "expected a mapping of platform names to settings")
+            )
             return {}
         platforms = {}
         for name, section in raw.items():
@@ -166,15 +176,19 @@ class _Validator:
         where: KeyPath = ("platforms", name)
         if name not in self.registry:
             known = ", ".join(self.registry.names)
-            self.problems.append(ConfigProblem(where, f"unknown platform {name!r} (known: {known})"))
+            self.problems.append(
+                ConfigProblem(where, f"unknown platform {name!r} (known: {known})")
+            )
             return None
         section = {} if section is None else section
         if not isinstance(section, dict):
             self.problems.append(ConfigProblem(where, "expected a mapping of settings"))
             return None
-        if section.get("enabled", False) is not True:
+        switch = self._resolve(section.get("enabled", False), (*where, "enabled"))
+        enabled = self._model(PlatformSettings, {"enabled": switch}, where)
+        if enabled is None or not enabled.enabled:
             # A disabled platform is only checked for its switch: its secrets may well be unset.
-            return self._model(PlatformSettings, {"enabled": section.get("enabled", False)}, where)
+            return enabled
         model = self.registry[name].settings_model
         return self._model(model, self._resolve(section, where), where)
 
@@ -197,7 +211,9 @@ class _Validator:
         except ValidationError as error:
             for issue in error.errors(include_url=False, include_input=False):
                 key_path = (*where, *issue["loc"])
-                self.problems.append(ConfigProblem(key_path, describe_issue(issue["type"], issue["msg"])))
+                self.problems.append(
+                    ConfigProblem(key_path, describe_issue(issue["type"], issue["msg"]))
+                )
             return None
 
 
@@ -209,23 +225,41 @@ def _dotted(key_path: KeyPath) -> str:
 
 
 def _line_of(node: yaml.Node | None, key_path: KeyPath) -> int | None:
-    """The line of the deepest node along `key_path` that exists in the YAML document."""
+    """The line of the deepest key (or list item) along `key_path` in the YAML document."""
     if node is None:
         return None
     line = node.start_mark.line + 1
     for part in key_path:
-        child = _child(node, part)
-        if child is None:
+        found = _child(node, part)
+        if found is None:
             break
-        node, line = child, child.start_mark.line + 1
+        node, line = found[1], found[0].start_mark.line + 1
     return line
 
 
-def _child(node: yaml.Node, part: str | int) -> yaml.Node | None:
+def _child(node: yaml.Node, part: str | int) -> tuple[yaml.Node, yaml.Node] | None:
+    """The (key, value) nodes for `part` of a mapping, or (item, item) of a sequence."""
     if isinstance(node, yaml.MappingNode):
         for key, value in node.value:
             if key.value == str(part):
-                return value  # type: ignore[no-any-return]
+                return key, value
     if isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
-        return node.value[part]  # type: ignore[no-any-return]
+        return node.value[part], node.value[part]
     return None
+
+
+def _duplicate_keys(node: yaml.Node | None, where: KeyPath = ()) -> list[tuple[int, ConfigProblem]]:
+    """Keys given twice in one mapping: YAML keeps the last silently, which hides mistakes."""
+    problems: list[tuple[int, ConfigProblem]] = []
+    if isinstance(node, yaml.MappingNode):
+        seen: set[str] = set()
+        for key, value in node.value:
+            if key.value in seen:
+                problem = ConfigProblem((*where, key.value), "this key is given twice")
+                problems.append((key.start_mark.line + 1, problem))
+            seen.add(key.value)
+            problems += _duplicate_keys(value, (*where, key.value))
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            problems += _duplicate_keys(item, (*where, index))
+    return problems

@@ -69,16 +69,32 @@ class PostHandler:
         attempts = self._count_attempt(candidate)
         durations = {name: result.duration_ms for name, result in results.items()}
         if outcome is Outcome.FAILED and attempts < lease.config.core.max_attempts:
-            log.warning("post.failed", outcome=str(outcome), attempts=attempts, will_retry=True, duration_ms=durations)
+            log.warning(
+                "post.failed",
+                outcome=str(outcome),
+                attempts=attempts,
+                will_retry=True,
+                duration_ms=durations,
+            )
             return Retry(attempts)
         record = ResultRecord(
             post.stem, outcome, started_at, datetime.now(UTC), results, attempts=attempts
         )
-        destination = _archive_day(lease.config.core.archive) if outcome is not Outcome.FAILED else lease.config.core.failed
+        destination = (
+            _archive_day(lease.config.core.archive)
+            if outcome is not Outcome.FAILED
+            else lease.config.core.failed
+        )
         moved = await _file(candidate, record, destination)
         self._attempts.pop(candidate.stem, None)
         event = "post.failed" if outcome is Outcome.FAILED else "post.published"
-        log.info(event, outcome=str(outcome), attempts=attempts, moved_to=str(moved[-1].parent), duration_ms=durations)
+        log.info(
+            event,
+            outcome=str(outcome),
+            attempts=attempts,
+            moved_to=str(moved[-1].parent),
+            duration_ms=durations,
+        )
         return outcome
 
     def _count_attempt(self, candidate: Candidate) -> int:
@@ -87,8 +103,12 @@ class PostHandler:
         self._attempts[candidate.stem] = (candidate.signature, count)
         return count
 
-    async def _reject(self, candidate: Candidate, lease: Lease, reason: str, started_at: datetime) -> None:
-        record = ResultRecord(candidate.stem, Outcome.FAILED, started_at, datetime.now(UTC), {}, error=reason)
+    async def _reject(
+        self, candidate: Candidate, lease: Lease, reason: str, started_at: datetime
+    ) -> None:
+        record = ResultRecord(
+            candidate.stem, Outcome.FAILED, started_at, datetime.now(UTC), {}, error=reason
+        )
         moved = await _file(candidate, record, lease.config.core.failed)
         log.error("post.rejected", reason=reason, moved_to=str(moved[-1].parent))
 
@@ -118,4 +138,6 @@ def _archive_day(archive: Path) -> Path:
 
 async def _file(candidate: Candidate, record: ResultRecord, destination: Path) -> list[Path]:
     files = [file.path for file in candidate.files]
-    return await anyio.to_thread.run_sync(file_post, files, candidate.stem, record.to_json(), destination)
+    return await anyio.to_thread.run_sync(
+        file_post, files, candidate.stem, record.to_json(), destination
+    )

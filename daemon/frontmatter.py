@@ -1,11 +1,11 @@
 """The optional YAML front matter at the top of a caption file: per-post overrides.
 
-    ---
-    platforms: [telegram, email]
-    captions:
-      telegram: A shorter caption just for Telegram.
-    ---
-    The caption every other platform gets.
+---
+platforms: [telegram, email]
+captions:
+  telegram: A shorter caption just for Telegram.
+---
+The caption every other platform gets.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import yaml
-from pydantic import ValidationError
+from pydantic import Field, ValidationError
 
 from daemon.settings import StrictModel, describe_issue
 
@@ -28,7 +28,7 @@ class Overrides(StrictModel):
     """What a post's front matter may set."""
 
     platforms: tuple[str, ...] | None = None
-    captions: dict[str, str] = {}
+    captions: dict[str, str] = Field(default_factory=dict)
 
 
 @dataclass(frozen=True)

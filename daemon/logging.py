@@ -34,6 +34,16 @@ def _redact(value: Any) -> Any:
     return value
 
 
+def _redacting(renderer: Processor) -> Processor:
+    """Redact the rendered line too: a renderer may `repr()` objects that hold a secret."""
+
+    def render(logger: WrappedLogger, method: str, event: EventDict) -> Any:
+        rendered = renderer(logger, method, event)
+        return REDACTOR.redact(rendered) if isinstance(rendered, str) else rendered
+
+    return render
+
+
 def configure_logging(level: str = "info", log_format: LogFormat = "auto") -> None:
     """Send structured events to stdout at `level`, as JSON unless stdout is a terminal."""
     use_console = log_format == "console" or (log_format == "auto" and sys.stdout.isatty())
@@ -51,7 +61,7 @@ def configure_logging(level: str = "info", log_format: LogFormat = "auto") -> No
         else structlog.processors.JSONRenderer(sort_keys=False)
     )
     structlog.configure(
-        processors=[*processors, renderer],
+        processors=[*processors, _redacting(renderer)],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
         logger_factory=structlog.PrintLoggerFactory(sys.stdout),
         cache_logger_on_first_use=False,

@@ -89,8 +89,8 @@ def check_image(path: Path) -> None:
     except UnidentifiedImageError:
         raise PostRejectedError(f"{path.name}: not an image Pillow can read") from None
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
-        raise PostRejectedError(f"{path.name}: the image is damaged or incomplete ({error})") from None
-    if image_format not in _IMAGE_FORMATS:
         raise PostRejectedError(
-            f"{path.name}: a {image_format} image; expected JPEG, PNG or WebP"
-        )
+            f"{path.name}: the image is damaged or incomplete ({error})"
+        ) from None
+    if image_format not in _IMAGE_FORMATS:
+        raise PostRejectedError(f"{path.name}: a {image_format} image; expected JPEG, PNG or WebP")

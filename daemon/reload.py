@@ -42,11 +42,15 @@ class ConfigReloader:
         try:
             config = self._load()
         except ConfigError as error:
-            log.error("config.invalid", path=str(self.path), error=str(error), kept="the last good config")
+            log.error(
+                "config.invalid", path=str(self.path), error=str(error), kept="the last good config"
+            )
             return None
         # Old secrets stay hidden too: a post still in flight may use them.
         REDACTOR.add_secrets(config.secrets)
-        log.info("config.reloaded", path=str(self.path), changed=describe_changes(self.current, config))
+        log.info(
+            "config.reloaded", path=str(self.path), changed=describe_changes(self.current, config)
+        )
         self.current = config
         return config
 
@@ -77,4 +81,8 @@ def describe_changes(old: ApplicationConfig, new: ApplicationConfig) -> list[str
 
 
 def _changed_keys(prefix: str, before: dict[str, object], after: dict[str, object]) -> list[str]:
-    return [f"{prefix}{key}" for key in sorted(before.keys() | after.keys()) if before.get(key) != after.get(key)]
+    return [
+        f"{prefix}{key}"
+        for key in sorted(before.keys() | after.keys())
+        if before.get(key) != after.get(key)
+    ]

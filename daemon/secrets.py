@@ -52,7 +52,8 @@ def _resolve_one(reference: str, base_dir: Path, environ: Mapping[str, str]) -> 
     if reference in environ:
         return environ[reference]
     if f"{reference}_FILE" in environ:
-        return _read_secret_file(Path(environ[f"{reference}_FILE"]), f"${reference}_FILE")
+        secret_file = base_dir / Path(environ[f"{reference}_FILE"]).expanduser()
+        return _read_secret_file(secret_file, f"${reference}_FILE")
     raise UnresolvedReferenceError(f"environment variable {reference} is not set")
 
 
@@ -60,7 +61,9 @@ def _read_secret_file(path: Path, named_by: str) -> str:
     try:
         return path.read_text(encoding="utf-8").rstrip("\r\n")
     except OSError as error:
-        raise UnresolvedReferenceError(f"{named_by}: cannot read {path}: {error.strerror}") from None
+        raise UnresolvedReferenceError(
+            f"{named_by}: cannot read {path}: {error.strerror}"
+        ) from None
     except UnicodeDecodeError:
         raise UnresolvedReferenceError(f"{named_by}: {path} is not UTF-8 text") from None
 

@@ -1,6 +1,6 @@
 """The daemon: the watcher feeds the inbox, complete posts go to the handler, config reloads.
 
-    watcher ──batches──▶ sweep (reload config, list inbox, settle) ──posts──▶ PostHandler
+watcher ──batches──▶ sweep (reload config, list inbox, settle) ──posts──▶ PostHandler
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import anyio
+import anyio.lowlevel
 import structlog
 from anyio.abc import TaskGroup, TaskStatus
 from anyio.streams.memory import MemoryObjectSendStream
@@ -74,7 +75,11 @@ class Daemon:
                     await intake.start(self._intake, posts)
                     if self.handle_signals:
                         await intake.start(self._handle_signals)
-                    log.info("daemon.started", inbox=str(core.inbox), platforms=self.config.enabled_platforms)
+                    log.info(
+                        "daemon.started",
+                        inbox=str(core.inbox),
+                        platforms=self.config.enabled_platforms,
+                    )
                     task_status.started()
             self._stopping = True
             grace = self.config.core.shutdown_grace_seconds
@@ -96,7 +101,9 @@ class Daemon:
         send, receive = anyio.create_memory_object_stream[Batch](max_buffer_size=64)
         async with anyio.create_task_group() as group, receive:
             group.start_soon(self._pump_events, send)
-            await anyio.sleep(0)  # let the watcher register with the kernel before the first look
+            await (
+                anyio.lowlevel.checkpoint()
+            )  # let the watcher register with the kernel before the first look
             await self._sweep(Batch(), posts)
             task_status.started()
             while True:
@@ -111,7 +118,10 @@ class Daemon:
         log.info("watcher.started", inbox=str(self.inbox), polling=polling)
         async with send:
             async for batch in watch_inbox(
-                self.inbox, self.reloader.path, force_polling=polling, stop_event=self._stop_watching
+                self.inbox,
+                self.reloader.path,
+                force_polling=polling,
+                stop_event=self._stop_watching,
             ):
                 await send.send(batch)
 
@@ -160,9 +170,15 @@ class Daemon:
         if config is None:
             return
         previous = self.config.core
-        needs_restart = [key for key in _RESTART_KEYS if getattr(previous, key) != getattr(config.core, key)]
+        needs_restart = [
+            key for key in _RESTART_KEYS if getattr(previous, key) != getattr(config.core, key)
+        ]
         if needs_restart:
-            log.warning("config.restart_required", keys=needs_restart, detail="restart dropcast to apply these")
+            log.warning(
+                "config.restart_required",
+                keys=needs_restart,
+                detail="restart dropcast to apply these",
+            )
         await self.platforms.apply(config)
         self._tracker.settle_seconds = config.core.settle_seconds
         self._limiter.total_tokens = config.core.max_concurrent_posts

@@ -7,6 +7,7 @@ thing a listing cannot tell: which files arrived by a rename from a temporary na
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,7 +15,7 @@ from pathlib import Path
 import anyio
 from watchfiles import BaseFilter, Change, awatch
 
-from daemon.inbox import is_ignored, split_name
+from daemon.inbox import is_ignored
 
 
 class InboxFilter(BaseFilter):
@@ -47,17 +48,24 @@ class Batch:
 
 
 def renamed_in(changes: Iterable[tuple[Change, str]]) -> frozenset[Path]:
-    """Files added in the same batch as the deletion of a temporary file named after them."""
-    deleted_temporaries = [
-        Path(path).name for change, path in changes if change == Change.deleted and is_ignored(Path(path).name)
+    """Files added in the same batch as the deletion of a temporary copy of the same name.
+
+    `x.jpg.part`, `x.jpg.tmp`, `.x.jpg.Ab12Cd` (rsync), `.syncthing.x.jpg.tmp` and `~$x.jpg`
+    are temporary copies of `x.jpg`; a temporary file named after another file is not.
+    """
+    changes = list(changes)
+    deleted = [
+        Path(path).name
+        for change, path in changes
+        if change == Change.deleted and is_ignored(Path(path).name)
     ]
     found = set()
     for change, path in changes:
         name = Path(path).name
         if change != Change.added or is_ignored(name):
             continue
-        stem, _ = split_name(name)
-        if any(stem in temporary for temporary in deleted_temporaries):
+        temporary_copy = re.compile(rf"(\.syncthing\.|\.|~\$)?{re.escape(name)}([.~].*)?")
+        if any(temporary_copy.fullmatch(temporary) for temporary in deleted):
             found.add(Path(path))
     return frozenset(found)
 
@@ -71,7 +79,9 @@ def choose_polling(mode: str, inbox: Path) -> bool:
 
 
 # File systems whose changes made on another machine raise no inotify events here.
-_NO_EVENTS_FILE_SYSTEMS = frozenset({"nfs", "nfs4", "cifs", "smb3", "smbfs", "9p", "fuse", "virtiofs"})
+_NO_EVENTS_FILE_SYSTEMS = frozenset(
+    {"nfs", "nfs4", "cifs", "smb3", "smbfs", "9p", "fuse", "virtiofs"}
+)
 
 
 def _file_system_type(path: Path) -> str:
@@ -106,7 +116,7 @@ async def watch_inbox(
         poll_delay_ms=500,
         recursive=False,
         debounce=1_600,
-        step=50,
+        step=20,
         rust_timeout=1_000,
     ):
         yield Batch(paths=frozenset(Path(p) for _, p in changes), renamed_in=renamed_in(changes))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -27,10 +27,9 @@ def anyio_backend() -> str:
 
 
 @pytest.fixture(autouse=True)
-def _fresh_fakes() -> Iterator[None]:
+def _fresh_fakes() -> None:
     fake_publishers.RECEIVED.clear()
     fake_publishers.BARRIER.__init__()  # type: ignore[misc]
-    yield
 
 
 @pytest.fixture
@@ -46,7 +45,9 @@ def make_image(path: Path, size: tuple[int, int] = (64, 48), image_format: str =
 
 def write_post(inbox: Path, stem: str, caption: str = "A caption", suffix: str = ".jpg") -> Path:
     """Drop an image and its caption, the caption last; returns the image's path."""
-    image = make_image(inbox / f"{stem}{suffix}", image_format="PNG" if suffix == ".png" else "JPEG")
+    image = make_image(
+        inbox / f"{stem}{suffix}", image_format="PNG" if suffix == ".png" else "JPEG"
+    )
     (inbox / f"{stem}.txt").write_text(caption, encoding="utf-8")
     return image
 
@@ -76,21 +77,25 @@ def archived(folder: Path) -> list[Path]:
     return sorted(p for p in (folder / "archive").glob("*/*") if p.is_file() or p.is_symlink())
 
 
-async def wait_for(condition: Callable[[], Any], timeout: float = 10.0, what: str = "") -> Any:
-    """Poll `condition` until it is truthy; fail the test after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
+async def wait_for(condition: Callable[[], Any], within: float = 10.0, what: str = "") -> Any:
+    """Poll `condition` until it is truthy; fail the test after `within` seconds."""
+    deadline = time.monotonic() + within
     while time.monotonic() < deadline:
         result = condition()
         if result:
             return result
         await anyio.sleep(0.02)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what or condition}")
+    raise AssertionError(f"timed out after {within} s waiting for {what or condition}")
 
 
 @asynccontextmanager
-async def running_daemon(config_path: Path, registry: Registry, **kwargs: Any) -> AsyncIterator[Daemon]:
+async def running_daemon(
+    config_path: Path, registry: Registry, **kwargs: Any
+) -> AsyncIterator[Daemon]:
     """The real daemon with its real watcher, running in this test's event loop."""
-    daemon = Daemon(config_path, registry, handle_signals=False, environ=kwargs.pop("environ", os.environ))
+    daemon = Daemon(
+        config_path, registry, handle_signals=False, environ=kwargs.pop("environ", os.environ)
+    )
     async with anyio.create_task_group() as group:
         await group.start(daemon.run)
         try:

@@ -58,7 +58,9 @@ async def test_an_image_that_is_not_a_whole_image_goes_to_failed(
     assert RECEIVED == {}
 
 
-async def test_a_latin1_caption_goes_to_failed_with_a_clear_reason(tmp_path: Path, registry: Registry) -> None:
+async def test_a_latin1_caption_goes_to_failed_with_a_clear_reason(
+    tmp_path: Path, registry: Registry
+) -> None:
     """A caption that is not UTF-8 is refused, naming the caption file."""
     config = write_config(tmp_path)
     async with running_daemon(config, registry):
@@ -88,7 +90,9 @@ async def test_unusual_but_valid_captions_are_published_whole(
     assert [post.caption for post in RECEIVED["recording"]] == [expected]
 
 
-async def test_two_images_with_one_caption_are_ambiguous(tmp_path: Path, registry: Registry) -> None:
+async def test_two_images_with_one_caption_are_ambiguous(
+    tmp_path: Path, registry: Registry
+) -> None:
     """`a.jpg` + `a.png` + `a.txt` cannot be paired: all three go to failed/, nothing is published."""
     config = write_config(tmp_path)
     async with running_daemon(config, registry):
@@ -105,7 +109,9 @@ async def test_two_images_with_one_caption_are_ambiguous(tmp_path: Path, registr
     ("stem", "image_name"),
     [
         pytest.param("A", "A.JPG", id="upper-case suffix"),
-        pytest.param("Été à la plage 🌅 2", "Été à la plage 🌅 2.jpeg", id="spaces, accents, emoji"),
+        pytest.param(
+            "Été à la plage 🌅 2", "Été à la plage 🌅 2.jpeg", id="spaces, accents, emoji"
+        ),
         pytest.param("drawing", "drawing.png", id="png"),
         pytest.param("modern", "modern.webp", id="webp"),
     ],
@@ -124,7 +130,9 @@ async def test_valid_pairs_with_unusual_names_are_published(
     assert image_name in [p.name for p in archived(tmp_path)]
 
 
-async def test_a_symlink_to_an_image_outside_the_inbox_is_refused(tmp_path: Path, registry: Registry) -> None:
+async def test_a_symlink_to_an_image_outside_the_inbox_is_refused(
+    tmp_path: Path, registry: Registry
+) -> None:
     """A symbolic link is never read or sent: it is moved to failed/ as a link, its target untouched."""
     outside = make_image(tmp_path / "private.jpg")
     before = outside.read_bytes()
@@ -186,10 +194,14 @@ async def test_an_image_written_in_chunks_is_published_once_and_complete(
         await wait_for(lambda: len(archived(tmp_path)) == 3, what="the archive")
         await anyio.sleep(0.5)
     assert len(RECEIVED["recording"]) == 1
-    assert (tmp_path / "archive").joinpath(archived(tmp_path)[0].parent.name, "slow.jpg").read_bytes() == content
+    assert (tmp_path / "archive").joinpath(
+        archived(tmp_path)[0].parent.name, "slow.jpg"
+    ).read_bytes() == content
 
 
-async def test_the_same_stem_archived_twice_in_a_day_gets_a_suffix(tmp_path: Path, registry: Registry) -> None:
+async def test_the_same_stem_archived_twice_in_a_day_gets_a_suffix(
+    tmp_path: Path, registry: Registry
+) -> None:
     """A second `beach` on one day is archived as `beach-1`; the first one's files are untouched."""
     config = write_config(tmp_path)
     async with running_daemon(config, registry):
@@ -200,13 +212,20 @@ async def test_the_same_stem_archived_twice_in_a_day_gets_a_suffix(tmp_path: Pat
         await wait_for(lambda: len(archived(tmp_path)) == 6, what="the second post")
     names = [p.name for p in archived(tmp_path)]
     assert names == [
-        "beach-1.jpg", "beach-1.result.json", "beach-1.txt", "beach.jpg", "beach.result.json", "beach.txt"
+        "beach-1.jpg",
+        "beach-1.result.json",
+        "beach-1.txt",
+        "beach.jpg",
+        "beach.result.json",
+        "beach.txt",
     ]
     assert first_caption.read_text(encoding="utf-8") == "first"
     assert first_caption.with_name("beach-1.txt").read_text(encoding="utf-8") == "second"
 
 
-async def test_a_file_renamed_into_place_needs_no_settling(tmp_path: Path, registry: Registry) -> None:
+async def test_a_file_renamed_into_place_needs_no_settling(
+    tmp_path: Path, registry: Registry
+) -> None:
     """Files written as `*.part` and renamed are complete at once, even with a long settle time."""
     config = write_config(tmp_path, settle_seconds=60)
     inbox = tmp_path / "inbox"
@@ -215,18 +234,23 @@ async def test_a_file_renamed_into_place_needs_no_settling(tmp_path: Path, regis
         (inbox / "quick.txt.part").write_text("no waiting", encoding="utf-8")
         os.rename(inbox / "quick.jpg.part", inbox / "quick.jpg")
         os.rename(inbox / "quick.txt.part", inbox / "quick.txt")
-        await wait_for(lambda: len(archived(tmp_path)) == 3, timeout=10, what="the archive")
+        await wait_for(lambda: len(archived(tmp_path)) == 3, within=10, what="the archive")
     assert [post.caption for post in RECEIVED["recording"]] == ["no waiting"]
 
 
-async def test_a_file_written_in_place_waits_for_settle_seconds(tmp_path: Path, registry: Registry) -> None:
+async def test_a_file_written_in_place_waits_for_settle_seconds(
+    tmp_path: Path, registry: Registry
+) -> None:
     """Without a rename, a post is not read before its files have been still for settle_seconds."""
     config = write_config(tmp_path, settle_seconds=60)
     async with running_daemon(config, registry):
         write_post(tmp_path / "inbox", "unsettled")
         await anyio.sleep(1.5)
         assert RECEIVED == {}
-    assert sorted(p.name for p in (tmp_path / "inbox").iterdir()) == ["unsettled.jpg", "unsettled.txt"]
+    assert sorted(p.name for p in (tmp_path / "inbox").iterdir()) == [
+        "unsettled.jpg",
+        "unsettled.txt",
+    ]
 
 
 async def test_bad_front_matter_goes_to_failed(tmp_path: Path, registry: Registry) -> None:

@@ -21,12 +21,21 @@ PREVIEW_ONLY = {"preview": {"enabled": True, "folder": "preview"}}
 
 def dropcast(*arguments: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "daemon", *arguments], capture_output=True, text=True, cwd=cwd, timeout=60, check=False
+        [sys.executable, "-m", "daemon", *arguments],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=60,
+        check=False,
     )
 
 
 def config_file(folder: Path, platforms: object = None, **core: object) -> Path:
-    settings = {"settle_seconds": 0.2, "platforms": PREVIEW_ONLY if platforms is None else platforms, **core}
+    settings = {
+        "settle_seconds": 0.2,
+        "platforms": PREVIEW_ONLY if platforms is None else platforms,
+        **core,
+    }
     path = folder / "config.yaml"
     path.write_text(yaml.safe_dump(settings), encoding="utf-8")
     return path
@@ -38,14 +47,18 @@ def daemon_process(tmp_path: Path) -> Iterator[subprocess.Popen[str]]:
     config = config_file(tmp_path)
     with subprocess.Popen(
         [sys.executable, "-m", "daemon", "--config", str(config), "run"],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
     ) as process:
         yield process
         if process.poll() is None:
             process.kill()
 
 
-def read_events_until(process: subprocess.Popen[str], event: str, timeout: float = 20) -> list[dict[str, object]]:
+def read_events_until(
+    process: subprocess.Popen[str], event: str, timeout: float = 20
+) -> list[dict[str, object]]:
     """Read JSON log lines from the process until `event` appears."""
     assert process.stdout is not None
     seen = []
@@ -90,10 +103,15 @@ def test_check_accepts_a_valid_config(tmp_path: Path) -> None:
 def test_check_names_file_line_and_key_of_a_bad_setting(tmp_path: Path) -> None:
     """`check` exits 1 and says where the problem is and what was expected."""
     config = tmp_path / "config.yaml"
-    config.write_text("settle_seconds: 2\nplatforms:\n  preview:\n    enabled: true\n    max_posts: many\n", encoding="utf-8")
+    config.write_text(
+        "settle_seconds: 2\nplatforms:\n  preview:\n    enabled: true\n    max_posts: many\n",
+        encoding="utf-8",
+    )
     result = dropcast("check", "--config", str(config))
     assert result.returncode == 1
-    assert f"{config}, line 5: platforms.preview.max_posts: expected something else" in result.stderr
+    assert (
+        f"{config}, line 5: platforms.preview.max_posts: expected something else" in result.stderr
+    )
 
 
 def test_check_reports_an_unknown_platform(tmp_path: Path) -> None:
@@ -133,7 +151,11 @@ def test_run_publishes_and_exits_cleanly_on_a_stop_signal(
     assert daemon_process.wait(timeout=20) == 0
     page = (tmp_path / "preview" / "index.html").read_text(encoding="utf-8")
     assert "&lt;b&gt;escaped&lt;/b&gt;" in page
-    assert sorted(p.name for p in (tmp_path / "archive").glob("*/*")) == ["cli.jpg", "cli.result.json", "cli.txt"]
+    assert sorted(p.name for p in (tmp_path / "archive").glob("*/*")) == [
+        "cli.jpg",
+        "cli.result.json",
+        "cli.txt",
+    ]
 
 
 def test_sighup_reloads_the_config(tmp_path: Path, daemon_process: subprocess.Popen[str]) -> None:

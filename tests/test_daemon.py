@@ -3,27 +3,30 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
+from typing import Any
 
 import anyio
-import pytest
-import yaml
 from structlog.testing import capture_logs
 
 from daemon.publishers.base import Registry
-from tests.conftest import archived, make_image, running_daemon, wait_for, write_config, write_post
+from tests.conftest import archived, running_daemon, wait_for, write_config, write_post
 from tests.fakes.publishers import RECEIVED
 
 
-def record_of(folder: Path, stem: str, where: str = "archive") -> dict[str, object]:
+def record_of(folder: Path, stem: str, where: str = "archive") -> dict[str, Any]:
     matches = sorted((folder / where).rglob(f"{stem}.result.json"))
     assert matches, f"no record for {stem} in {where}/"
-    return json.loads(matches[-1].read_text(encoding="utf-8"))  # type: ignore[no-any-return]
+    record: dict[str, Any] = json.loads(matches[-1].read_text(encoding="utf-8"))
+    return record
 
 
 def failed_files(folder: Path) -> list[str]:
-    return sorted(p.name for p in (folder / "failed").iterdir()) if (folder / "failed").exists() else []
+    return (
+        sorted(p.name for p in (folder / "failed").iterdir())
+        if (folder / "failed").exists()
+        else []
+    )
 
 
 async def test_dropped_pair_is_published_and_archived(tmp_path: Path, registry: Registry) -> None:
@@ -32,18 +35,30 @@ async def test_dropped_pair_is_published_and_archived(tmp_path: Path, registry: 
     async with running_daemon(config, registry):
         write_post(tmp_path / "inbox", "sunset", "Red sky")
         await wait_for(lambda: len(archived(tmp_path)) == 3, what="the archive")
-    assert [p.name for p in archived(tmp_path)] == ["sunset.jpg", "sunset.result.json", "sunset.txt"]
+    assert [p.name for p in archived(tmp_path)] == [
+        "sunset.jpg",
+        "sunset.result.json",
+        "sunset.txt",
+    ]
     assert [post.caption for post in RECEIVED["recording"]] == ["Red sky"]
     record = record_of(tmp_path, "sunset")
     assert record["outcome"] == "published"
     assert record["platforms"] == {
-        "recording": {"ok": True, "id": "recording-1", "url": None, "attempts": 1,
-                      "duration_ms": record["platforms"]["recording"]["duration_ms"], "error": None}  # type: ignore[index]
+        "recording": {
+            "ok": True,
+            "id": "recording-1",
+            "url": None,
+            "attempts": 1,
+            "duration_ms": record["platforms"]["recording"]["duration_ms"],
+            "error": None,
+        }
     }
     assert list((tmp_path / "inbox").iterdir()) == []
 
 
-async def test_posts_already_in_the_inbox_are_published_at_start(tmp_path: Path, registry: Registry) -> None:
+async def test_posts_already_in_the_inbox_are_published_at_start(
+    tmp_path: Path, registry: Registry
+) -> None:
     """Posts dropped while dropcast was not running are published when it starts."""
     config = write_config(tmp_path)
     write_post(tmp_path / "inbox", "early", "Waiting since yesterday")
@@ -54,15 +69,19 @@ async def test_posts_already_in_the_inbox_are_published_at_start(tmp_path: Path,
 
 async def test_three_platforms_publish_at_the_same_time(tmp_path: Path, registry: Registry) -> None:
     """Each barrier platform waits until all three are publishing, which a sequential engine never reaches."""
-    platforms = {name: {"enabled": True, "parties": 3} for name in ("barrier", "barrier2", "barrier3")}
+    platforms = {
+        name: {"enabled": True, "parties": 3} for name in ("barrier", "barrier2", "barrier3")
+    }
     config = write_config(tmp_path, platforms, publish_timeout=5)
     async with running_daemon(config, registry):
         write_post(tmp_path / "inbox", "together")
         await wait_for(lambda: len(archived(tmp_path)) == 3, what="the archive")
     record = record_of(tmp_path, "together")
     assert record["outcome"] == "published"
-    assert {name: result["ok"] for name, result in record["platforms"].items()} == {  # type: ignore[attr-defined]
-        "barrier": True, "barrier2": True, "barrier3": True
+    assert {name: result["ok"] for name, result in record["platforms"].items()} == {
+        "barrier": True,
+        "barrier2": True,
+        "barrier3": True,
     }
 
 
@@ -72,7 +91,12 @@ async def test_a_platform_that_raises_leaves_the_others_ok_and_the_post_partial(
     """An exception in one platform becomes its error; the others succeed and the post is archived as partial."""
     platforms = {
         "recording": {"enabled": True, "label": "good"},
-        "recording2": {"enabled": True, "label": "bad", "behaviour": "raise", "token": "s3cr3t-T0KEN"},
+        "recording2": {
+            "enabled": True,
+            "label": "bad",
+            "behaviour": "raise",
+            "token": "s3cr3t-T0KEN",
+        },
     }
     config = write_config(tmp_path, platforms)
     with capture_logs() as logs:
@@ -82,10 +106,14 @@ async def test_a_platform_that_raises_leaves_the_others_ok_and_the_post_partial(
     record = record_of(tmp_path, "mixed")
     assert record["outcome"] == "partial"
     platforms_record = record["platforms"]
-    assert platforms_record["recording"]["ok"] is True  # type: ignore[index]
-    assert platforms_record["recording2"]["ok"] is False  # type: ignore[index]
-    assert "bad exploded" in platforms_record["recording2"]["error"]  # type: ignore[index]
-    everything = json.dumps(record) + repr(logs) + "".join(p.read_text() for p in archived(tmp_path) if p.suffix == ".json")
+    assert platforms_record["recording"]["ok"] is True
+    assert platforms_record["recording2"]["ok"] is False
+    assert "bad exploded" in platforms_record["recording2"]["error"]
+    everything = (
+        json.dumps(record)
+        + repr(logs)
+        + "".join(p.read_text() for p in archived(tmp_path) if p.suffix == ".json")
+    )
     assert "s3cr3t-T0KEN" not in everything
 
 
@@ -101,7 +129,7 @@ async def test_a_platform_that_hangs_times_out_without_holding_up_the_others(
     async with running_daemon(config, registry):
         write_post(tmp_path / "inbox", "slow")
         await wait_for(lambda: len(archived(tmp_path)) == 3, what="the archive")
-    result = record_of(tmp_path, "slow")["platforms"]["recording2"]  # type: ignore[index]
+    result = record_of(tmp_path, "slow")["platforms"]["recording2"]
     assert result["ok"] is False
     assert result["error"] == "timed out after 0.5 s"
 
@@ -117,17 +145,21 @@ async def test_a_disabled_platform_is_never_called(tmp_path: Path, registry: Reg
         write_post(tmp_path / "inbox", "only-one")
         await wait_for(lambda: len(archived(tmp_path)) == 3, what="the archive")
     assert set(RECEIVED) == {"on"}
-    assert list(record_of(tmp_path, "only-one")["platforms"]) == ["recording"]  # type: ignore[arg-type]
+    assert list(record_of(tmp_path, "only-one")["platforms"]) == ["recording"]
 
 
-async def test_front_matter_limits_a_post_to_some_platforms(tmp_path: Path, registry: Registry) -> None:
+async def test_front_matter_limits_a_post_to_some_platforms(
+    tmp_path: Path, registry: Registry
+) -> None:
     """`platforms:` in the front matter sends the post to those platforms only, with their own caption."""
     platforms = {
         "recording": {"enabled": True, "label": "one"},
         "recording2": {"enabled": True, "label": "two"},
     }
     config = write_config(tmp_path, platforms)
-    caption = "---\nplatforms: [recording2]\ncaptions: {recording2: Just for two}\n---\nFor everyone"
+    caption = (
+        "---\nplatforms: [recording2]\ncaptions: {recording2: Just for two}\n---\nFor everyone"
+    )
     async with running_daemon(config, registry):
         write_post(tmp_path / "inbox", "picky", caption)
         await wait_for(lambda: len(archived(tmp_path)) == 3, what="the archive")
@@ -153,7 +185,9 @@ async def test_a_post_no_platform_accepts_is_retried_then_moved_to_failed(
     assert archived(tmp_path) == []
 
 
-async def test_a_failed_post_stays_in_the_inbox_until_the_next_attempt(tmp_path: Path, registry: Registry) -> None:
+async def test_a_failed_post_stays_in_the_inbox_until_the_next_attempt(
+    tmp_path: Path, registry: Registry
+) -> None:
     """After a failed attempt the post's files are still in the inbox, untouched."""
     platforms = {"recording": {"enabled": True, "behaviour": "fail"}}
     config = write_config(tmp_path, platforms, rescan_seconds=30, max_attempts=5)

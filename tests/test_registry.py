@@ -13,7 +13,7 @@ from daemon.config import load_config
 from daemon.publishers.base import Registry, RegistryError
 from tests.conftest import archived, running_daemon, wait_for, write_config, write_post
 
-ECHO_PUBLISHER = '''
+ECHO_PUBLISHER = """
 from __future__ import annotations
 
 from pathlib import Path
@@ -35,7 +35,7 @@ class EchoPublisher(Publisher[EchoSettings]):
         with Path(self.settings.log_file).open("a", encoding="utf-8") as log:
             log.write(post.stem + "\\n")
         return PublishResult(ok=True, remote_id="echo-" + post.stem)
-'''
+"""
 
 
 @pytest.fixture
@@ -66,7 +66,9 @@ def test_the_builtin_preview_platform_is_found() -> None:
 async def test_a_new_platform_is_one_new_file(tmp_path: Path, import_root: Path) -> None:
     """A publisher added as one file in a package is configured and called with no other change."""
     write_package(import_root, "extra_platforms", {"echo": ECHO_PUBLISHER.format(name="echo")})
-    registry = Registry.discover(packages=("daemon.publishers", "extra_platforms"), entry_point_group=None)
+    registry = Registry.discover(
+        packages=("daemon.publishers", "extra_platforms"), entry_point_group=None
+    )
     log_file = tmp_path / "echo.log"
     config = write_config(tmp_path, {"echo": {"enabled": True, "log_file": str(log_file)}})
     async with running_daemon(config, registry):
@@ -77,12 +79,17 @@ async def test_a_new_platform_is_one_new_file(tmp_path: Path, import_root: Path)
 
 def test_a_third_party_platform_registers_through_an_entry_point(import_root: Path) -> None:
     """A distribution declaring `dropcast.publishers` entry points adds its platform to the registry."""
-    write_package(import_root, "thirdparty_echo", {"plugin": ECHO_PUBLISHER.format(name="thirdparty")})
+    write_package(
+        import_root, "thirdparty_echo", {"plugin": ECHO_PUBLISHER.format(name="thirdparty")}
+    )
     dist_info = import_root / "thirdparty_echo-1.0.dist-info"
     dist_info.mkdir()
-    (dist_info / "METADATA").write_text("Metadata-Version: 2.1\nName: thirdparty-echo\nVersion: 1.0\n", encoding="utf-8")
+    (dist_info / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: thirdparty-echo\nVersion: 1.0\n", encoding="utf-8"
+    )
     (dist_info / "entry_points.txt").write_text(
-        "[dropcast.publishers]\nthirdparty = thirdparty_echo.plugin:EchoPublisher\n", encoding="utf-8"
+        "[dropcast.publishers]\nthirdparty = thirdparty_echo.plugin:EchoPublisher\n",
+        encoding="utf-8",
     )
     registry = Registry.discover()
     assert "thirdparty" in registry.names
@@ -92,11 +99,16 @@ def test_a_third_party_platform_registers_through_an_entry_point(import_root: Pa
 def test_two_publishers_with_one_name_are_an_error(import_root: Path) -> None:
     """A second publisher claiming `preview` stops start-up with a message naming both."""
     write_package(import_root, "clashing", {"copycat": ECHO_PUBLISHER.format(name="preview")})
-    with pytest.raises(RegistryError, match=r"two publishers are named 'preview': PreviewPublisher .* and EchoPublisher"):
+    with pytest.raises(
+        RegistryError,
+        match=r"two publishers are named 'preview': PreviewPublisher .* and EchoPublisher",
+    ):
         Registry.discover(packages=("daemon.publishers", "clashing"), entry_point_group=None)
 
 
-def test_a_platform_section_is_validated_by_its_own_model(tmp_path: Path, import_root: Path) -> None:
+def test_a_platform_section_is_validated_by_its_own_model(
+    tmp_path: Path, import_root: Path
+) -> None:
     """A missing key of a new platform's settings is reported under that platform's dotted path."""
     write_package(import_root, "more_platforms", {"echo": ECHO_PUBLISHER.format(name="echo")})
     registry = Registry.discover(packages=("more_platforms",), entry_point_group=None)

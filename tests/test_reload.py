@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+from collections.abc import MutableMapping
 from pathlib import Path
+from typing import Any
 
 import anyio
 import yaml
@@ -14,7 +16,7 @@ from tests.conftest import archived, running_daemon, wait_for, write_config, wri
 from tests.fakes.publishers import RECEIVED
 
 
-def events(logs: list[dict[str, object]], name: str) -> list[dict[str, object]]:
+def events(logs: list[MutableMapping[str, Any]], name: str) -> list[MutableMapping[str, Any]]:
     return [entry for entry in logs if entry["event"] == name]
 
 
@@ -25,7 +27,9 @@ def replace_config(path: Path, text: str) -> None:
     os.replace(temporary, path)
 
 
-async def test_enabling_a_platform_applies_to_the_next_post(tmp_path: Path, registry: Registry) -> None:
+async def test_enabling_a_platform_applies_to_the_next_post(
+    tmp_path: Path, registry: Registry
+) -> None:
     """A platform enabled while running gets the next post, and the change is logged by key."""
     config = write_config(tmp_path, {"recording": {"enabled": True, "label": "first"}})
     with capture_logs() as logs:
@@ -33,7 +37,11 @@ async def test_enabling_a_platform_applies_to_the_next_post(tmp_path: Path, regi
             write_post(tmp_path / "inbox", "one")
             await wait_for(lambda: len(archived(tmp_path)) == 3, what="the first post")
             settings = yaml.safe_load(config.read_text(encoding="utf-8"))
-            settings["platforms"]["recording2"] = {"enabled": True, "label": "second", "token": "hush-hush-42"}
+            settings["platforms"]["recording2"] = {
+                "enabled": True,
+                "label": "second",
+                "token": "hush-hush-42",
+            }
             replace_config(config, yaml.safe_dump(settings))
             await wait_for(lambda: events(logs, "config.reloaded"), what="the reload")
             write_post(tmp_path / "inbox", "two")
@@ -66,19 +74,30 @@ async def test_invalid_yaml_keeps_the_last_good_config_until_it_is_fixed(
     assert [p.stem for p in RECEIVED["new"]] == ["after"]
 
 
-async def test_an_invalid_setting_names_the_key_and_keeps_the_old_config(tmp_path: Path, registry: Registry) -> None:
+async def test_an_invalid_setting_names_the_key_and_keeps_the_old_config(
+    tmp_path: Path, registry: Registry
+) -> None:
     """A value of the wrong type is reported with its dotted key path; the daemon keeps running."""
     config = write_config(tmp_path)
     with capture_logs() as logs:
         async with running_daemon(config, registry):
-            replace_config(config, config.read_text(encoding="utf-8").replace("settle_seconds: 0.3", "settle_seconds: soon"))
+            replace_config(
+                config,
+                config.read_text(encoding="utf-8").replace(
+                    "settle_seconds: 0.3", "settle_seconds: soon"
+                ),
+            )
             await wait_for(lambda: events(logs, "config.invalid"), what="the error")
             write_post(tmp_path / "inbox", "still-works")
             await wait_for(lambda: len(archived(tmp_path)) == 3, what="the archive")
-    assert "settle_seconds: expected something else" in str(events(logs, "config.invalid")[0]["error"])
+    assert "settle_seconds: expected something else" in str(
+        events(logs, "config.invalid")[0]["error"]
+    )
 
 
-async def test_a_deleted_config_is_reported_and_the_daemon_carries_on(tmp_path: Path, registry: Registry) -> None:
+async def test_a_deleted_config_is_reported_and_the_daemon_carries_on(
+    tmp_path: Path, registry: Registry
+) -> None:
     """Deleting config.yaml while running logs an error; posts are still published with the last good config."""
     config = write_config(tmp_path)
     with capture_logs() as logs:
@@ -102,7 +121,9 @@ async def test_an_unchanged_config_is_not_parsed_again(tmp_path: Path, registry:
     assert events(logs, "config.reloaded") == []
 
 
-async def test_reload_on_request_rereads_secrets_from_files(tmp_path: Path, registry: Registry) -> None:
+async def test_reload_on_request_rereads_secrets_from_files(
+    tmp_path: Path, registry: Registry
+) -> None:
     """`reload()` (what SIGHUP does) re-reads the config even when the file itself did not change."""
     (tmp_path / "label.txt").write_text("before\n", encoding="utf-8")
     config = write_config(tmp_path, {"recording": {"enabled": True, "label": "${file:label.txt}"}})
@@ -121,7 +142,11 @@ async def test_stopping_lets_a_post_in_flight_finish(tmp_path: Path, registry: R
         write_post(tmp_path / "inbox", "inflight")
         await wait_for(lambda: RECEIVED["recording"], what="publishing to start")
         daemon.stop()
-    assert [p.name for p in archived(tmp_path)] == ["inflight.jpg", "inflight.result.json", "inflight.txt"]
+    assert [p.name for p in archived(tmp_path)] == [
+        "inflight.jpg",
+        "inflight.result.json",
+        "inflight.txt",
+    ]
 
 
 async def test_a_post_still_hanging_after_the_grace_period_stays_in_the_inbox(

@@ -74,7 +74,7 @@ class Publisher(ABC, Generic[SettingsT]):
         """Reach the platform as `dropcast check --connect` does; return what was found."""
         return "nothing to check"
 
-    async def close(self) -> None:  # noqa: B027 - most publishers hold nothing to close
+    async def close(self) -> None:
         """Release connections; called on shutdown and when the platform's settings change."""
 
 

@@ -12,6 +12,7 @@ import os
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import anyio
 from PIL import Image, ImageOps
@@ -44,7 +45,8 @@ class PreviewPublisher(Publisher[PreviewSettings]):
         async with self._lock:
             entry_id = await anyio.to_thread.run_sync(self._add, post)
         page = self.settings.folder / "index.html"
-        return PublishResult(ok=True, remote_id=entry_id, url=f"{page.as_uri()}#{entry_id}")
+        url = f"{page.as_uri()}#{quote(entry_id)}"
+        return PublishResult(ok=True, remote_id=entry_id, url=url)
 
     async def check_connection(self) -> str:
         folder = self.settings.folder
@@ -57,7 +59,8 @@ class PreviewPublisher(Publisher[PreviewSettings]):
         folder = self.settings.folder
         (folder / "thumbnails").mkdir(parents=True, exist_ok=True)
         now = datetime.now(UTC)
-        entry_id = _free_id(folder / "thumbnails", f"{now:%Y%m%dT%H%M%S}-{post.stem}")
+        # The stem is cut so the thumbnail's name stays well inside any file system's limit.
+        entry_id = _free_id(folder / "thumbnails", f"{now:%Y%m%dT%H%M%S}-{post.stem[:80]}")
         thumbnail = Path("thumbnails") / f"{entry_id}.jpg"
         _write_thumbnail(post.image, folder / thumbnail)
         entries = [

@@ -1,0 +1,536 @@
+"""The inbox: ignore rules, name splitting, pairing, settling, and the watcher's event rules."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+from watchfiles import Change
+
+from daemon.inbox import InboxFile, SettleTracker, is_ignored, scan_inbox, split_name
+from daemon.watcher import InboxFilter, renamed_in
+from tests.conftest import make_image, write_post
+
+# --- is_ignored ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        ".hidden.jpg",
+        ".hidden.txt",
+        "photo.jpg.part",
+        "photo.JPG.PART",
+        "photo.tmp",
+        "photo.jpg.crdownload",
+        "~$x.txt",
+        "x~",
+        "photo.jpg~",
+        ".DS_Store",
+        "Thumbs.db",
+        "thumbs.db",
+        "@eaDir",
+        ".syncthing.x.tmp",
+        ".syncthing.photo.jpg.tmp",
+        ".stfolder",
+    ],
+)
+def test_is_ignored_for_hidden_temporary_and_sync_files(name: str) -> None:
+    """Hidden, temporary and sync-tool file names are never read."""
+    assert is_ignored(name)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "sunset.jpg",
+        "sunset.txt",
+        "IMG_0001.JPG",
+        "my photo.jpeg",
+        "  spaced  out .png",
+        "café crème.webp",
+        "Ünïcödé.txt",
+        "beach 🌅.jpg",
+        "🌅.txt",
+        "a.b.c.jpg",
+        "part.jpg",
+        "tmp.txt",
+        "x~y.jpg",
+        "a$b.txt",
+        "photo.parts",
+    ],
+)
+def test_is_ignored_not_for_ordinary_names(name: str) -> None:
+    """Ordinary names, including spaces, accents and emoji, are not ignored."""
+    assert not is_ignored(name)
+
+
+# --- split_name ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("A.JPG", ("A", ".jpg")),
+        ("sunset.jpg", ("sunset", ".jpg")),
+        ("My photo.Jpeg", ("My photo", ".jpeg")),
+        ("a.b.c.PNG", ("a.b.c", ".png")),
+        ("2024.06.01 beach.txt", ("2024.06.01 beach", ".txt")),
+        ("archive.tar.gz", ("archive.tar", ".gz")),
+        ("README", ("README", "")),
+        (".hidden", (".hidden", "")),
+        ("café 🌅.WEBP", ("café 🌅", ".webp")),
+    ],
+)
+def test_split_name_gives_exact_stem_and_lower_case_suffix(
+    name: str, expected: tuple[str, str]
+) -> None:
+    """A name splits at its last dot into the exact stem and the lower-cased suffix."""
+    assert split_name(name) == expected
+
+
+# --- scan_inbox ----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def inbox(tmp_path: Path) -> Path:
+    folder = tmp_path / "inbox"
+    folder.mkdir()
+    return folder
+
+
+def test_scan_pairs_image_and_caption_with_the_same_stem(inbox: Path) -> None:
+    """An image and a caption with one stem form one candidate that is a pair."""
+    write_post(inbox, "sunset")
+    scan = scan_inbox(inbox)
+    assert list(scan.candidates) == ["sunset"]
+    candidate = scan.candidates["sunset"]
+    assert candidate.is_pair
+    assert [f.path for f in candidate.images] == [inbox / "sunset.jpg"]
+    assert [f.path for f in candidate.captions] == [inbox / "sunset.txt"]
+    assert candidate.problem() is None
+
+
+def test_scan_pairs_upper_case_suffix_with_caption(inbox: Path) -> None:
+    """`A.JPG` and `A.txt` are a pair: suffixes match case-insensitively."""
+    make_image(inbox / "A.JPG")
+    (inbox / "A.txt").write_text("caption", encoding="utf-8")
+    candidate = scan_inbox(inbox).candidates["A"]
+    assert candidate.is_pair
+    assert candidate.images[0].path.name == "A.JPG"
+
+
+def test_scan_matches_stems_exactly_not_by_case(inbox: Path) -> None:
+    """`a.jpg` and `A.txt` are two lone files, not a pair: the stem is matched exactly."""
+    make_image(inbox / "a.jpg")
+    (inbox / "A.txt").write_text("caption", encoding="utf-8")
+    scan = scan_inbox(inbox)
+    assert set(scan.candidates) == {"a", "A"}
+    assert not scan.candidates["a"].is_pair
+    assert not scan.candidates["A"].is_pair
+
+
+@pytest.mark.parametrize(
+    "stem",
+    ["my summer photo", "café crème", "Ünïcödé Straße", "beach 🌅", "🌅", "2024.06.01 beach"],
+)
+def test_scan_pairs_stems_with_spaces_accents_and_emoji(inbox: Path, stem: str) -> None:
+    """Stems with spaces, accents, emoji and inner dots pair like any other."""
+    write_post(inbox, stem)
+    scan = scan_inbox(inbox)
+    assert list(scan.candidates) == [stem]
+    assert scan.candidates[stem].is_pair
+
+
+def test_scan_lone_image_is_a_candidate_but_not_a_pair(inbox: Path) -> None:
+    """An image without its caption is seen, but is not yet a post."""
+    make_image(inbox / "alone.jpg")
+    candidate = scan_inbox(inbox).candidates["alone"]
+    assert not candidate.is_pair
+    assert candidate.captions == ()
+
+
+def test_scan_skips_sub_folders_and_their_contents(inbox: Path) -> None:
+    """Sub-folders, even one named like an image, and the files inside them are not seen."""
+    (inbox / "album.jpg").mkdir()
+    nested = inbox / "nested"
+    nested.mkdir()
+    write_post(nested, "deep")
+    scan = scan_inbox(inbox)
+    assert scan.candidates == {}
+    assert scan.unrecognised == []
+
+
+def test_scan_skips_ignored_files(inbox: Path) -> None:
+    """Temporary, hidden and sync-tool files are neither candidates nor unrecognised."""
+    make_image(inbox / "photo.jpg.part")
+    make_image(inbox / ".hidden.jpg")
+    (inbox / ".hidden.txt").write_text("x", encoding="utf-8")
+    (inbox / "~$photo.txt").write_text("x", encoding="utf-8")
+    (inbox / ".DS_Store").write_bytes(b"\0")
+    (inbox / "Thumbs.db").write_bytes(b"\0")
+    scan = scan_inbox(inbox)
+    assert scan.candidates == {}
+    assert scan.unrecognised == []
+
+
+def test_scan_lists_unrecognised_files(inbox: Path) -> None:
+    """Files that are neither an image nor a caption are listed as unrecognised."""
+    (inbox / "notes.pdf").write_bytes(b"%PDF")
+    (inbox / "README").write_text("x", encoding="utf-8")
+    make_image(inbox / "animation.gif", image_format="GIF")
+    write_post(inbox, "sunset")
+    scan = scan_inbox(inbox)
+    assert sorted(scan.unrecognised) == ["README", "animation.gif", "notes.pdf"]
+    assert list(scan.candidates) == ["sunset"]
+
+
+def test_scan_two_images_for_one_caption_is_a_problem_naming_both(inbox: Path) -> None:
+    """`a.jpg` + `a.png` + `a.txt` is ambiguous, and the problem names both images."""
+    make_image(inbox / "a.jpg")
+    make_image(inbox / "a.png", image_format="PNG")
+    (inbox / "a.txt").write_text("caption", encoding="utf-8")
+    problem = scan_inbox(inbox).candidates["a"].problem()
+    assert problem is not None
+    assert "a.jpg" in problem
+    assert "a.png" in problem
+
+
+def test_scan_two_captions_for_one_image_is_a_problem(inbox: Path) -> None:
+    """`a.jpg` + `a.txt` + `a.TXT` is ambiguous, and the problem names both captions."""
+    make_image(inbox / "a.jpg")
+    (inbox / "a.txt").write_text("one", encoding="utf-8")
+    (inbox / "a.TXT").write_text("two", encoding="utf-8")
+    problem = scan_inbox(inbox).candidates["a"].problem()
+    assert problem is not None
+    assert "a.txt" in problem
+    assert "a.TXT" in problem
+
+
+@pytest.fixture
+def outside_image(tmp_path: Path) -> Path:
+    """A real image outside the inbox, with a long path so its size differs from a link's."""
+    folder = tmp_path / ("elsewhere-" + "x" * 40)
+    folder.mkdir()
+    return make_image(folder / "real.jpg", size=(400, 300))
+
+
+def test_scan_reports_a_symlinked_image_as_a_problem(inbox: Path, outside_image: Path) -> None:
+    """A symbolic link in the inbox is flagged, and the problem names the link."""
+    (inbox / "linked.jpg").symlink_to(outside_image)
+    (inbox / "linked.txt").write_text("caption", encoding="utf-8")
+    candidate = scan_inbox(inbox).candidates["linked"]
+    assert candidate.images[0].is_symlink
+    problem = candidate.problem()
+    assert problem is not None
+    assert "linked.jpg" in problem
+    assert "symbolic link" in problem
+
+
+def test_scan_does_not_follow_a_symlink(inbox: Path, outside_image: Path) -> None:
+    """A symbolic link is described by its own lstat, never by its target's."""
+    link = inbox / "linked.jpg"
+    link.symlink_to(outside_image)
+    found = scan_inbox(inbox).candidates["linked"].images[0]
+    assert found.size == os.lstat(link).st_size
+    assert found.size != outside_image.stat().st_size
+    assert found.mtime_ns == os.lstat(link).st_mtime_ns
+
+
+def test_scan_reports_a_dangling_symlink(inbox: Path, tmp_path: Path) -> None:
+    """A symbolic link to nothing is still seen, flagged as a link."""
+    (inbox / "ghost.jpg").symlink_to(tmp_path / "does-not-exist.jpg")
+    (inbox / "ghost.txt").write_text("caption", encoding="utf-8")
+    candidate = scan_inbox(inbox).candidates["ghost"]
+    assert candidate.images[0].is_symlink
+    assert candidate.problem() is not None
+
+
+def test_scan_reports_a_symlinked_caption(inbox: Path, tmp_path: Path) -> None:
+    """A caption that is a symbolic link makes the post a problem too."""
+    real = tmp_path / "real.txt"
+    real.write_text("caption", encoding="utf-8")
+    make_image(inbox / "post.jpg")
+    (inbox / "post.txt").symlink_to(real)
+    problem = scan_inbox(inbox).candidates["post"].problem()
+    assert problem is not None
+    assert "post.txt" in problem
+
+
+def test_scan_skips_a_fifo_without_opening_it(inbox: Path) -> None:
+    """A named pipe called like an image is skipped (opening it would block)."""
+    os.mkfifo(inbox / "pipe.jpg")
+    scan = scan_inbox(inbox)
+    assert scan.candidates == {}
+    assert scan.unrecognised == []
+
+
+def test_scan_records_size_and_mtime(inbox: Path) -> None:
+    """Each file is seen with its size and its mtime in nanoseconds."""
+    image = write_post(inbox, "sunset")
+    found = scan_inbox(inbox).candidates["sunset"].images[0]
+    assert found.signature == (image.stat().st_size, image.stat().st_mtime_ns)
+    assert not found.is_symlink
+
+
+# --- SettleTracker -------------------------------------------------------------------------
+
+SETTLE = 2.0
+
+
+def _file(name: str = "a.jpg", size: int = 100, mtime_ns: int = 1_000) -> InboxFile:
+    return InboxFile(Path("/inbox") / name, size, mtime_ns, is_symlink=False)
+
+
+def _is_ready(tracker: SettleTracker, file: InboxFile, now: float) -> bool:
+    return tracker.ready_at(file) <= now
+
+
+def test_settle_not_ready_before_settle_seconds() -> None:
+    """A file seen unchanged for less than settle_seconds is not complete."""
+    tracker = SettleTracker(SETTLE)
+    file = _file()
+    tracker.observe([file], now=100.0)
+    tracker.observe([file], now=101.9)
+    assert not _is_ready(tracker, file, now=101.9)
+
+
+def test_settle_ready_after_settle_seconds() -> None:
+    """A file unchanged for settle_seconds is complete from first-seen + settle_seconds."""
+    tracker = SettleTracker(SETTLE)
+    file = _file()
+    tracker.observe([file], now=100.0)
+    tracker.observe([file], now=102.0)
+    assert tracker.ready_at(file) == 102.0
+    assert _is_ready(tracker, file, now=102.0)
+
+
+def test_settle_unseen_file_is_never_ready() -> None:
+    """A file the tracker has never observed has no finite ready time."""
+    tracker = SettleTracker(SETTLE)
+    assert tracker.ready_at(_file()) == float("inf")
+
+
+@pytest.mark.parametrize(
+    "changed",
+    [_file(size=200), _file(mtime_ns=2_000)],
+    ids=["size", "mtime"],
+)
+def test_settle_change_restarts_the_clock(changed: InboxFile) -> None:
+    """A change in size or mtime restarts the settle clock from when it was seen."""
+    tracker = SettleTracker(SETTLE)
+    tracker.observe([_file()], now=100.0)
+    tracker.observe([changed], now=101.5)
+    assert tracker.ready_at(changed) == 103.5
+    assert not _is_ready(tracker, changed, now=102.0)
+
+
+def test_settle_stale_signature_is_not_ready() -> None:
+    """Asking about a file whose signature differs from the one last observed gives never."""
+    tracker = SettleTracker(SETTLE)
+    tracker.observe([_file()], now=100.0)
+    assert tracker.ready_at(_file(size=999)) == float("inf")
+
+
+def test_settle_renamed_file_is_ready_at_once() -> None:
+    """A file that arrived by rename is complete as soon as it is observed."""
+    tracker = SettleTracker(SETTLE)
+    file = _file()
+    tracker.mark_renamed([file.path])
+    tracker.observe([file], now=100.0)
+    assert _is_ready(tracker, file, now=100.0)
+
+
+def test_settle_renamed_file_that_changes_must_settle() -> None:
+    """A change to a renamed file cancels its head start: it must settle like any other."""
+    tracker = SettleTracker(SETTLE)
+    file, changed = _file(), _file(size=200)
+    tracker.mark_renamed([file.path])
+    tracker.observe([file], now=100.0)
+    tracker.observe([changed], now=101.0)
+    assert not _is_ready(tracker, changed, now=101.0)
+    assert tracker.ready_at(changed) == 103.0
+
+
+def test_settle_rename_mark_does_not_spill_to_other_files() -> None:
+    """Marking one file as renamed leaves its sibling to settle normally."""
+    tracker = SettleTracker(SETTLE)
+    image, caption = _file("a.jpg"), _file("a.txt")
+    tracker.mark_renamed([image.path])
+    tracker.observe([image, caption], now=100.0)
+    assert _is_ready(tracker, image, now=100.0)
+    assert not _is_ready(tracker, caption, now=100.0)
+
+
+def test_settle_vanished_file_is_forgotten() -> None:
+    """A file that vanishes and comes back starts settling afresh."""
+    tracker = SettleTracker(SETTLE)
+    file = _file()
+    tracker.observe([file], now=100.0)
+    tracker.observe([], now=101.0)
+    assert tracker.ready_at(file) == float("inf")
+    tracker.observe([file], now=110.0)
+    assert tracker.ready_at(file) == 112.0
+
+
+def test_settle_vanished_renamed_file_loses_its_mark() -> None:
+    """A renamed file that vanishes and comes back (not by rename) must settle."""
+    tracker = SettleTracker(SETTLE)
+    file = _file()
+    tracker.mark_renamed([file.path])
+    tracker.observe([file], now=100.0)
+    tracker.observe([], now=101.0)
+    tracker.observe([file], now=102.0)
+    assert not _is_ready(tracker, file, now=102.0)
+
+
+def test_settle_rename_mark_for_a_file_not_present_is_dropped() -> None:
+    """A rename mark for a file absent from the next scan does not wait for it to appear."""
+    tracker = SettleTracker(SETTLE)
+    file = _file()
+    tracker.mark_renamed([file.path])
+    tracker.observe([], now=100.0)
+    tracker.observe([file], now=101.0)
+    assert not _is_ready(tracker, file, now=101.0)
+
+
+def test_settle_candidate_is_complete_when_its_last_file_is(inbox: Path) -> None:
+    """A post is complete at the latest of its files' ready times."""
+    write_post(inbox, "sunset")
+    tracker = SettleTracker(SETTLE)
+    candidate = scan_inbox(inbox).candidates["sunset"]
+    image, caption = candidate.images[0], candidate.captions[0]
+    tracker.observe([image], now=100.0)
+    tracker.observe([image, caption], now=101.0)
+    assert tracker.complete_at(candidate) == 103.0
+
+
+# --- watcher.renamed_in --------------------------------------------------------------------
+
+INBOX = Path("/srv/inbox")
+
+
+def _at(name: str) -> str:
+    return str(INBOX / name)
+
+
+@pytest.mark.parametrize(
+    ("changes", "expected"),
+    [
+        pytest.param(
+            [(Change.deleted, _at("x.jpg.part")), (Change.added, _at("x.jpg"))],
+            {"x.jpg"},
+            id="part-renamed",
+        ),
+        pytest.param(
+            [(Change.added, _at("x.jpg")), (Change.deleted, _at("x.jpg.part"))],
+            {"x.jpg"},
+            id="part-renamed-any-order",
+        ),
+        pytest.param([(Change.added, _at("x.jpg"))], set(), id="plain-add"),
+        pytest.param(
+            [(Change.deleted, _at("other.jpg")), (Change.added, _at("x.jpg"))],
+            set(),
+            id="non-temporary-deleted",
+        ),
+        pytest.param(
+            [(Change.deleted, _at("x.jpg")), (Change.added, _at("x.jpg"))],
+            set(),
+            id="same-name-deleted-and-added",
+        ),
+        pytest.param(
+            [(Change.deleted, _at(".x.jpg.AbC123")), (Change.added, _at("x.jpg"))],
+            {"x.jpg"},
+            id="rsync",
+        ),
+        pytest.param(
+            [(Change.deleted, _at("x.jpg.crdownload")), (Change.added, _at("x.jpg"))],
+            {"x.jpg"},
+            id="crdownload",
+        ),
+        pytest.param(
+            [(Change.deleted, _at(".syncthing.x.jpg.tmp")), (Change.added, _at("x.jpg"))],
+            {"x.jpg"},
+            id="syncthing",
+        ),
+        pytest.param(
+            [(Change.deleted, _at("beach 🌅.txt.part")), (Change.added, _at("beach 🌅.txt"))],
+            {"beach 🌅.txt"},
+            id="emoji-caption",
+        ),
+        pytest.param(
+            [(Change.deleted, _at("x.jpg.part")), (Change.modified, _at("x.jpg"))],
+            set(),
+            id="modified-not-added",
+        ),
+        pytest.param(
+            [(Change.deleted, _at("x.jpg.part")), (Change.added, _at("x.jpg.tmp"))],
+            set(),
+            id="added-temporary-itself",
+        ),
+        pytest.param(
+            [
+                (Change.deleted, _at("a.jpg.part")),
+                (Change.added, _at("a.jpg")),
+                (Change.deleted, _at("b.txt.part")),
+                (Change.added, _at("b.txt")),
+                (Change.added, _at("c.jpg")),
+            ],
+            {"a.jpg", "b.txt"},
+            id="several-in-one-batch",
+        ),
+    ],
+)
+def test_renamed_in(changes: list[tuple[Change, str]], expected: set[str]) -> None:
+    """Added files count as renamed in only beside the deletion of their temporary file."""
+    assert renamed_in(changes) == frozenset(INBOX / name for name in expected)
+
+
+def test_renamed_in_ignores_a_temporary_of_a_longer_name() -> None:
+    """`IMG_12.jpg.part` renamed in does not make a directly copied `IMG_1.jpg` count as renamed."""
+    changes = [
+        (Change.deleted, _at("IMG_12.jpg.part")),
+        (Change.added, _at("IMG_12.jpg")),
+        (Change.added, _at("IMG_1.jpg")),
+    ]
+    assert renamed_in(changes) == frozenset({INBOX / "IMG_12.jpg"})
+
+
+def test_renamed_in_ignores_the_sibling_of_a_renamed_file() -> None:
+    """A caption written beside an image renamed from `x.jpg.part` did not arrive by rename."""
+    changes = [
+        (Change.deleted, _at("x.jpg.part")),
+        (Change.added, _at("x.jpg")),
+        (Change.added, _at("x.txt")),
+    ]
+    assert renamed_in(changes) == frozenset({INBOX / "x.jpg"})
+
+
+# --- watcher.InboxFilter -------------------------------------------------------------------
+
+CONFIG = Path("/srv/config.yaml")
+
+
+@pytest.mark.parametrize(
+    ("change", "path", "kept"),
+    [
+        pytest.param(Change.added, INBOX / "x.jpg", True, id="inbox-file"),
+        pytest.param(Change.modified, INBOX / "x.txt", True, id="inbox-caption-modified"),
+        pytest.param(Change.deleted, INBOX / "x.jpg", True, id="inbox-file-deleted"),
+        pytest.param(Change.added, INBOX / "unknown.pdf", True, id="inbox-unrecognised"),
+        pytest.param(Change.added, INBOX / "sub" / "x.jpg", False, id="sub-folder"),
+        pytest.param(Change.deleted, INBOX / "sub" / "x.jpg.part", False, id="sub-folder-tmp"),
+        pytest.param(Change.modified, CONFIG, True, id="config-file"),
+        pytest.param(Change.added, CONFIG, True, id="config-file-added"),
+        pytest.param(Change.added, CONFIG.parent / "other.yaml", False, id="config-sibling"),
+        pytest.param(Change.added, INBOX / "x.jpg.part", False, id="temporary-added"),
+        pytest.param(Change.modified, INBOX / "x.jpg.part", False, id="temporary-modified"),
+        pytest.param(Change.deleted, INBOX / "x.jpg.part", True, id="temporary-deleted"),
+        pytest.param(Change.added, INBOX / ".DS_Store", False, id="ds-store"),
+        pytest.param(Change.deleted, INBOX / ".x.jpg.AbC123", True, id="rsync-temp-deleted"),
+    ],
+)
+def test_inbox_filter(change: Change, path: Path, kept: bool) -> None:
+    """Only the inbox's own files and the config file pass; ignored files only when deleted."""
+    assert InboxFilter(INBOX, CONFIG)(change, str(path)) is kept

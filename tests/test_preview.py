@@ -1,0 +1,227 @@
+"""The preview platform: a local gallery page of thumbnails and captions, newest first."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+from PIL import Image
+
+from daemon.post import Post, read_post
+from daemon.publishers.base import PublisherContext
+from daemon.publishers.preview import PreviewPublisher, PreviewSettings
+from tests.conftest import make_image
+
+
+@pytest.fixture
+def inbox(tmp_path: Path) -> Path:
+    folder = tmp_path / "inbox"
+    folder.mkdir()
+    return folder
+
+
+@pytest.fixture
+def gallery(tmp_path: Path) -> Path:
+    return tmp_path / "preview"
+
+
+def _publisher(tmp_path: Path, gallery: Path, max_posts: int = 200) -> PreviewPublisher:
+    settings = PreviewSettings(enabled=True, folder=gallery, max_posts=max_posts)
+    return PreviewPublisher(settings, PublisherContext(state_dir=tmp_path / "state"))
+
+
+def _post(
+    inbox: Path, stem: str, caption: str = "A caption", size: tuple[int, int] = (64, 48)
+) -> Post:
+    image = make_image(inbox / f"{stem}.jpg", size=size)
+    caption_file = inbox / f"{stem}.txt"
+    caption_file.write_text(caption, encoding="utf-8")
+    return read_post(stem, image, caption_file)
+
+
+def _names(folder: Path) -> list[str]:
+    return sorted(path.name for path in folder.iterdir())
+
+
+def _page(gallery: Path) -> str:
+    return (gallery / "index.html").read_text(encoding="utf-8")
+
+
+async def test_publish_succeeds(tmp_path: Path, gallery: Path, inbox: Path) -> None:
+    """Publishing a post to the preview gallery is reported as accepted."""
+    result = await _publisher(tmp_path, gallery).publish(_post(inbox, "sunset"))
+    assert result.ok
+    assert result.error is None
+
+
+async def test_publish_writes_index_html_with_caption(
+    tmp_path: Path, gallery: Path, inbox: Path
+) -> None:
+    """The gallery page holds the post's caption."""
+    await _publisher(tmp_path, gallery).publish(_post(inbox, "sunset", "Golden hour at the pier"))
+    assert "Golden hour at the pier" in _page(gallery)
+
+
+async def test_publish_escapes_the_caption_as_html(
+    tmp_path: Path, gallery: Path, inbox: Path
+) -> None:
+    """A caption holding markup arrives escaped, never as live HTML."""
+    caption = '<script>alert("x")</script> & <b>bold</b>'
+    await _publisher(tmp_path, gallery).publish(_post(inbox, "evil", caption))
+    page = _page(gallery)
+    assert "&lt;script&gt;" in page
+    assert "<script>" not in page
+    assert "<b>bold</b>" not in page
+    assert "&amp;" in page
+
+
+async def test_publish_escapes_the_stem_as_html(tmp_path: Path, gallery: Path, inbox: Path) -> None:
+    """A file name holding markup characters arrives escaped in the page."""
+    await _publisher(tmp_path, gallery).publish(_post(inbox, 'a"<b>'))
+    page = _page(gallery)
+    assert "<b>" not in page
+    assert "a&quot;&lt;b&gt;" in page
+
+
+async def test_publish_writes_a_jpeg_thumbnail_of_at_most_640px(
+    tmp_path: Path, gallery: Path, inbox: Path
+) -> None:
+    """A large photo gets a real JPEG thumbnail no larger than 640 px on its longer side."""
+    result = await _publisher(tmp_path, gallery).publish(_post(inbox, "big", size=(2000, 1000)))
+    thumbnail = gallery / "thumbnails" / f"{result.remote_id}.jpg"
+    with Image.open(thumbnail) as image:
+        assert image.format == "JPEG"
+        assert max(image.size) <= 640
+        assert image.size == (640, 320)
+
+
+async def test_publish_thumbnail_of_a_png_with_transparency(
+    tmp_path: Path, gallery: Path, inbox: Path
+) -> None:
+    """A PNG with an alpha channel still gets a JPEG thumbnail."""
+    image = inbox / "alpha.png"
+    Image.new("RGBA", (300, 200), (0, 128, 255, 100)).save(image, "PNG")
+    caption = inbox / "alpha.txt"
+    caption.write_text("see-through", encoding="utf-8")
+    result = await _publisher(tmp_path, gallery).publish(read_post("alpha", image, caption))
+    with Image.open(gallery / "thumbnails" / f"{result.remote_id}.jpg") as thumbnail:
+        assert thumbnail.format == "JPEG"
+
+
+async def test_publish_page_links_the_thumbnail(tmp_path: Path, gallery: Path, inbox: Path) -> None:
+    """The page's image source is the thumbnail written beside it."""
+    result = await _publisher(tmp_path, gallery).publish(_post(inbox, "sunset"))
+    assert f'src="thumbnails/{result.remote_id}.jpg"' in _page(gallery)
+
+
+async def test_publish_lists_the_newest_post_first(
+    tmp_path: Path, gallery: Path, inbox: Path
+) -> None:
+    """A later post appears above an earlier one on the page."""
+    publisher = _publisher(tmp_path, gallery)
+    await publisher.publish(_post(inbox, "older", "The older caption"))
+    await publisher.publish(_post(inbox, "newer", "The newer caption"))
+    page = _page(gallery)
+    assert page.index("The newer caption") < page.index("The older caption")
+
+
+async def test_publish_keeps_entries_across_publisher_instances(
+    tmp_path: Path, gallery: Path, inbox: Path
+) -> None:
+    """Entries live in posts.json, so a new publisher (after a restart) keeps the old ones."""
+    await _publisher(tmp_path, gallery).publish(_post(inbox, "before", "Before restart"))
+    await _publisher(tmp_path, gallery).publish(_post(inbox, "after", "After restart"))
+    page = _page(gallery)
+    assert "Before restart" in page
+    assert "After restart" in page
+
+
+async def test_publish_max_posts_drops_the_oldest_entry(
+    tmp_path: Path, gallery: Path, inbox: Path
+) -> None:
+    """With max_posts reached, the oldest entry leaves the page and posts.json."""
+    publisher = _publisher(tmp_path, gallery, max_posts=2)
+    for stem in ("first", "second", "third"):
+        await publisher.publish(_post(inbox, stem, f"Caption of {stem}"))
+    page = _page(gallery)
+    assert "Caption of first" not in page
+    assert "Caption of second" in page
+    assert "Caption of third" in page
+    entries = json.loads((gallery / "posts.json").read_text(encoding="utf-8"))
+    assert [entry["stem"] for entry in entries] == ["third", "second"]
+
+
+async def test_publish_max_posts_deletes_the_oldest_thumbnail(
+    tmp_path: Path, gallery: Path, inbox: Path
+) -> None:
+    """The thumbnail of an entry dropped by max_posts is deleted; the kept ones stay."""
+    publisher = _publisher(tmp_path, gallery, max_posts=2)
+    ids = [(await publisher.publish(_post(inbox, stem))).remote_id for stem in ("a", "b", "c")]
+    assert _names(gallery / "thumbnails") == sorted(f"{entry_id}.jpg" for entry_id in ids[1:])
+
+
+async def test_publish_url_points_at_the_entry_in_index_html(
+    tmp_path: Path, gallery: Path, inbox: Path
+) -> None:
+    """The result's url is index.html with the entry's id as its fragment."""
+    result = await _publisher(tmp_path, gallery).publish(_post(inbox, "sunset"))
+    assert result.url is not None
+    assert result.remote_id is not None
+    url = urlsplit(result.url)
+    assert url.scheme == "file"
+    assert result.url.startswith((gallery / "index.html").as_uri() + "#")
+    assert url.fragment == result.remote_id
+    assert f'id="{result.remote_id}"' in _page(gallery)
+
+
+async def test_publish_same_stem_twice_gets_distinct_ids(
+    tmp_path: Path, gallery: Path, inbox: Path
+) -> None:
+    """Two posts with one stem get two entries and two thumbnails."""
+    publisher = _publisher(tmp_path, gallery)
+    first = await publisher.publish(_post(inbox, "same", "One"))
+    second = await publisher.publish(_post(inbox, "same", "Two"))
+    assert first.remote_id != second.remote_id
+    assert len(_names(gallery / "thumbnails")) == 2
+
+
+async def test_publish_uses_the_preview_caption_from_front_matter(
+    tmp_path: Path, gallery: Path, inbox: Path
+) -> None:
+    """`captions: {preview: ...}` in the front matter replaces the body on the page."""
+    caption = "---\ncaptions:\n  preview: Only for the gallery\n---\nEveryone else gets this\n"
+    await _publisher(tmp_path, gallery).publish(_post(inbox, "sunset", caption))
+    page = _page(gallery)
+    assert "Only for the gallery" in page
+    assert "Everyone else gets this" not in page
+
+
+async def test_publish_ignores_another_platforms_caption(
+    tmp_path: Path, gallery: Path, inbox: Path
+) -> None:
+    """A caption meant for another platform does not reach the gallery."""
+    caption = "---\ncaptions:\n  telegram: Only for Telegram\n---\nThe body\n"
+    await _publisher(tmp_path, gallery).publish(_post(inbox, "sunset", caption))
+    page = _page(gallery)
+    assert "The body" in page
+    assert "Only for Telegram" not in page
+
+
+async def test_publish_leaves_the_original_image_alone(
+    tmp_path: Path, gallery: Path, inbox: Path
+) -> None:
+    """Making the thumbnail never changes or moves the post's own image."""
+    post = _post(inbox, "sunset", size=(1200, 900))
+    before = post.image.read_bytes()
+    await _publisher(tmp_path, gallery).publish(post)
+    assert post.image.read_bytes() == before
+
+
+async def test_publish_leaves_no_temporary_files(
+    tmp_path: Path, gallery: Path, inbox: Path
+) -> None:
+    """After publishing, the gallery folder holds only the page, the entries and thumbnails."""
+    await _publisher(tmp_path, gallery).publish(_post(inbox, "sunset"))
+    assert _names(gallery) == ["index.html", "posts.json", "thumbnails"]
