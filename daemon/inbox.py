@@ -168,3 +168,51 @@ class SettleTracker:
 
     def complete_at(self, candidate: Candidate) -> float:
         return max(self.ready_at(file) for file in candidate.files)
+
+
+class Inbox:
+    """The inbox as the daemon tracks it: which posts are due, in flight, or waiting to retry."""
+
+    def __init__(self, folder: Path, settle_seconds: float) -> None:
+        self.folder = folder
+        self.tracker = SettleTracker(settle_seconds)
+        self._in_flight: set[str] = set()
+        self._retry_at: dict[str, tuple[object, float]] = {}
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._in_flight)
+
+    def due(self, now: float, renamed_in: Iterable[Path] = ()) -> tuple[list[Candidate], float]:
+        """Look at the folder: the complete posts to start now, and when the next one is due.
+
+        The posts returned count as in flight until `finished`. Raises OSError if the folder
+        cannot be listed.
+        """
+        self.tracker.mark_renamed(renamed_in)
+        candidates = scan_inbox(self.folder).candidates
+        self.tracker.observe((f for c in candidates.values() for f in c.files), now)
+        self._retry_at = {s: v for s, v in self._retry_at.items() if s in candidates}
+        due, next_at = [], float("inf")
+        for candidate in candidates.values():
+            if candidate.stem in self._in_flight or not candidate.is_pair:
+                continue
+            ready_at = max(self.tracker.complete_at(candidate), self._retry_time(candidate))
+            if ready_at <= now:
+                self._in_flight.add(candidate.stem)
+                due.append(candidate)
+            else:
+                next_at = min(next_at, ready_at)
+        return due, next_at
+
+    def finished(self, candidate: Candidate, retry_at: float | None = None) -> None:
+        """The post is done; if it is still in the inbox, it is not due again before `retry_at`."""
+        self._in_flight.discard(candidate.stem)
+        if retry_at is None:
+            self._retry_at.pop(candidate.stem, None)
+        else:
+            self._retry_at[candidate.stem] = (candidate.signature, retry_at)
+
+    def _retry_time(self, candidate: Candidate) -> float:
+        signature, when = self._retry_at.get(candidate.stem, (None, float("-inf")))
+        return when if signature == candidate.signature else float("-inf")

@@ -5,7 +5,6 @@ watcher ──batches──▶ sweep (reload config, list inbox, settle) ──p
 
 from __future__ import annotations
 
-import math
 import signal
 from collections.abc import Mapping
 from pathlib import Path
@@ -18,7 +17,7 @@ from anyio.streams.memory import MemoryObjectSendStream
 
 from daemon.config import ApplicationConfig
 from daemon.dispatch import PostHandler, Retry
-from daemon.inbox import Candidate, SettleTracker, scan_inbox
+from daemon.inbox import Candidate, Inbox
 from daemon.platforms import ActivePlatforms
 from daemon.publishers.base import Registry
 from daemon.reload import ConfigReloader
@@ -46,10 +45,8 @@ class Daemon:
         self.handle_signals = handle_signals
         core = self.config.core
         self.inbox = core.inbox  # watched from start to stop: a new one needs a restart
-        self._tracker = SettleTracker(core.settle_seconds)
+        self._inbox = Inbox(self.inbox, core.settle_seconds)
         self._handler = PostHandler()
-        self._in_flight: set[str] = set()
-        self._retry_at: dict[str, tuple[object, float]] = {}
         self._next_sweep = 0.0
         self._stopping = False
         # anyio objects need a running event loop: `run` makes them.
@@ -83,7 +80,7 @@ class Daemon:
                     task_status.started()
             self._stopping = True
             grace = self.config.core.shutdown_grace_seconds
-            log.info("daemon.stopping", posts_in_flight=len(self._in_flight), grace_seconds=grace)
+            log.info("daemon.stopping", posts_in_flight=self._inbox.in_flight, grace_seconds=grace)
             posts.cancel_scope.deadline = anyio.current_time() + grace
         await self.platforms.aclose()
         log.info("daemon.stopped")
@@ -129,26 +126,18 @@ class Daemon:
         """Look at the inbox and start every post that is complete and not already going."""
         await self._apply_config(self.reloader.reload_if_changed())
         now = anyio.current_time()
-        self._tracker.mark_renamed(batch.renamed_in)
-        scan = scan_inbox(self.inbox)
-        self._tracker.observe((f for c in scan.candidates.values() for f in c.files), now)
-        wake_at = now + self.config.core.rescan_seconds
-        for candidate in scan.candidates.values():
-            if candidate.stem in self._in_flight or not candidate.is_pair:
-                continue
-            ready_at = max(self._tracker.complete_at(candidate), self._retry_time(candidate))
-            if ready_at <= now:
-                self._in_flight.add(candidate.stem)
-                posts.start_soon(self._process, candidate)
-            elif math.isfinite(ready_at):
-                wake_at = min(wake_at, ready_at)
-        self._next_sweep = wake_at
-
-    def _retry_time(self, candidate: Candidate) -> float:
-        signature, when = self._retry_at.get(candidate.stem, (None, 0.0))
-        return when if signature == candidate.signature else 0.0
+        self._next_sweep = now + self.config.core.rescan_seconds
+        try:
+            due, next_due = self._inbox.due(now, batch.renamed_in)
+        except OSError as error:
+            log.error("inbox.unreadable", inbox=str(self.inbox), error=str(error))
+            return
+        for candidate in due:
+            posts.start_soon(self._process, candidate)
+        self._next_sweep = min(self._next_sweep, next_due)
 
     async def _process(self, candidate: Candidate) -> None:
+        retry_at = None
         try:
             async with self._limiter:
                 if self._stopping:
@@ -158,13 +147,12 @@ class Daemon:
                         result = await self._handler.handle(candidate, lease)
             if isinstance(result, Retry) or result is None:
                 retry_at = anyio.current_time() + self.config.core.rescan_seconds
-                self._retry_at[candidate.stem] = (candidate.signature, retry_at)
-            else:
-                self._retry_at.pop(candidate.stem, None)
         except Exception:  # a bug handling one post must not take the daemon down
+            # Not retried on its own: it may have been published already. A restart retries it.
             log.exception("post.crashed", post=candidate.stem)
+            retry_at = float("inf")
         finally:
-            self._in_flight.discard(candidate.stem)
+            self._inbox.finished(candidate, retry_at)
 
     async def _apply_config(self, config: ApplicationConfig | None) -> None:
         if config is None:
@@ -180,7 +168,7 @@ class Daemon:
                 detail="restart dropcast to apply these",
             )
         await self.platforms.apply(config)
-        self._tracker.settle_seconds = config.core.settle_seconds
+        self._inbox.tracker.settle_seconds = config.core.settle_seconds
         self._limiter.total_tokens = config.core.max_concurrent_posts
 
     async def _handle_signals(self, *, task_status: TaskStatus[None]) -> None:

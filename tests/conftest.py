@@ -30,6 +30,7 @@ def anyio_backend() -> str:
 def _fresh_fakes() -> None:
     fake_publishers.RECEIVED.clear()
     fake_publishers.BARRIER.__init__()  # type: ignore[misc]
+    fake_publishers.OCCUPANCY.__init__()  # type: ignore[misc]
 
 
 @pytest.fixture

@@ -9,9 +9,10 @@ from typing import Any
 import anyio
 from structlog.testing import capture_logs
 
+from daemon.config import load_config
 from daemon.publishers.base import Registry
 from tests.conftest import archived, running_daemon, wait_for, write_config, write_post
-from tests.fakes.publishers import RECEIVED
+from tests.fakes.publishers import OCCUPANCY, RECEIVED
 
 
 def record_of(folder: Path, stem: str, where: str = "archive") -> dict[str, Any]:
@@ -199,3 +200,34 @@ async def test_a_failed_post_stays_in_the_inbox_until_the_next_attempt(
     assert sorted(p.name for p in (tmp_path / "inbox").iterdir()) == ["later.jpg", "later.txt"]
     assert image.read_bytes() == content
     assert len(RECEIVED["recording"]) == 1
+
+
+async def test_posts_in_flight_are_bounded_by_max_concurrent_posts(
+    tmp_path: Path, registry: Registry
+) -> None:
+    """Six posts dropped at once with max_concurrent_posts 2 never have more than two publishing."""
+    platforms = {"recording": {"enabled": True, "delay": 0.3}}
+    config = write_config(tmp_path, platforms, max_concurrent_posts=2)
+    async with running_daemon(config, registry):
+        for number in range(6):
+            write_post(tmp_path / "inbox", f"burst-{number}")
+        await wait_for(lambda: len(archived(tmp_path)) == 18, within=20, what="all six posts")
+    assert OCCUPANCY.peak == 2
+    assert sorted(post.stem for post in RECEIVED["recording"]) == [f"burst-{n}" for n in range(6)]
+
+
+async def test_polling_mode_finds_posts_without_file_system_events(
+    tmp_path: Path, registry: Registry
+) -> None:
+    """With `poll: always` (network shares), the watcher polls and still publishes each post once."""
+    config = write_config(tmp_path, poll="always")
+    async with running_daemon(config, registry):
+        write_post(tmp_path / "inbox", "polled")
+        await wait_for(lambda: len(archived(tmp_path)) == 3, what="the archive")
+    assert [post.stem for post in RECEIVED["recording"]] == ["polled"]
+
+
+def test_the_shipped_config_is_valid() -> None:
+    """The config.yaml in the repository loads, with the preview platform enabled."""
+    config = load_config(Path(__file__).parent.parent / "config.yaml", Registry.discover())
+    assert config.enabled_platforms == ["preview"]

@@ -19,6 +19,24 @@ from daemon.settings import PlatformSettings
 RECEIVED: defaultdict[str, list[Post]] = defaultdict(list)
 
 
+class Occupancy:
+    """How many posts a recording platform is publishing at once, and the most it ever was."""
+
+    def __init__(self) -> None:
+        self.now = 0
+        self.peak = 0
+
+    def enter(self) -> None:
+        self.now += 1
+        self.peak = max(self.peak, self.now)
+
+    def leave(self) -> None:
+        self.now -= 1
+
+
+OCCUPANCY = Occupancy()
+
+
 class RecordingSettings(PlatformSettings):
     label: str = "recording"
     behaviour: Literal["ok", "fail", "raise", "hang"] = "ok"
@@ -34,7 +52,11 @@ class RecordingPublisher(Publisher[RecordingSettings]):
 
     async def publish(self, post: Post) -> PublishResult:
         RECEIVED[self.settings.label].append(post)
-        await anyio.sleep(self.settings.delay)
+        OCCUPANCY.enter()
+        try:
+            await anyio.sleep(self.settings.delay)
+        finally:
+            OCCUPANCY.leave()
         behaviour = self.settings.behaviour
         if behaviour == "hang":
             await anyio.sleep_forever()
