@@ -1,8 +1,9 @@
-"""The `dropcast` command: `run` the daemon, `check` a config. Exit codes: 0 ok, 1 failure, 2 usage."""
+"""The `dropcast` command: `run`, `check`, `health`. Exit codes: 0 ok, 1 failure, 2 usage."""
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -12,6 +13,7 @@ import structlog
 
 from daemon import __version__
 from daemon.config import ApplicationConfig, ConfigError, load_config
+from daemon.health import check_heartbeat
 from daemon.logging import configure_logging
 from daemon.publishers.base import PublisherContext, Registry, RegistryError
 
@@ -24,7 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--config",
         type=Path,
         default=argparse.SUPPRESS,
-        help="the config file (default: ./config.yaml)",
+        help="the config file (default: $DROPCAST_CONFIG, else ./config.yaml)",
     )
     parser = argparse.ArgumentParser(
         prog="dropcast",
@@ -45,18 +47,30 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument(
         "--connect", action="store_true", help="also log in to each enabled platform"
     )
+    commands.add_parser(
+        "health",
+        parents=[common],
+        help="is the running daemon alive? (for container health checks)",
+        description="Exit 0 if the config is valid and the running daemon's heartbeat is "
+        "fresh; otherwise exit 1 with a one-line reason.",
+    )
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     arguments = build_parser().parse_args(argv)
-    config_path: Path = getattr(arguments, "config", Path("config.yaml"))
+    default_config = Path(os.environ.get("DROPCAST_CONFIG") or "config.yaml")
+    config_path: Path = getattr(arguments, "config", default_config)
     try:
         registry = Registry.discover()
         config = load_config(config_path, registry)
     except (ConfigError, RegistryError) as error:
+        if arguments.command == "health":
+            print(f"unhealthy: the config is not valid: {error}".splitlines()[0])
         print(f"dropcast: {error}", file=sys.stderr)
         return EXIT_FAILURE
+    if arguments.command == "health":
+        return _health(config)
     configure_logging(config.core.log.level, config.core.log.format)
     if arguments.command == "check":
         return _check(config, registry, connect=arguments.connect)
@@ -72,6 +86,15 @@ def _run(config_path: Path, registry: Registry) -> int:
         print(f"dropcast: {error}", file=sys.stderr)
         return EXIT_FAILURE
     anyio.run(daemon.run)
+    return EXIT_OK
+
+
+def _health(config: ApplicationConfig) -> int:
+    problem = check_heartbeat(config.core.state)
+    if problem is not None:
+        print(f"unhealthy: {problem}")
+        return EXIT_FAILURE
+    print("healthy")
     return EXIT_OK
 
 

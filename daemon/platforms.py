@@ -59,6 +59,11 @@ class ActivePlatforms:
         self._retiring.append(previous)
         await self._close_idle()
 
+    def statuses(self) -> dict[str, str]:
+        """What each enabled publisher wants the owner to know, by platform name."""
+        found = {name: publisher.status() for name, publisher in self._current.publishers.items()}
+        return {name: status for name, status in found.items() if status}
+
     @asynccontextmanager
     async def lease(self) -> AsyncIterator[Lease]:
         generation = self._current

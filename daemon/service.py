@@ -17,10 +17,12 @@ from anyio.streams.memory import MemoryObjectSendStream
 
 from daemon.config import ApplicationConfig
 from daemon.dispatch import PostHandler, Retry
+from daemon.health import HEARTBEAT_SECONDS, heartbeat_path, write_heartbeat
 from daemon.inbox import Candidate, Inbox
 from daemon.platforms import ActivePlatforms
 from daemon.publishers.base import Registry
 from daemon.reload import ConfigReloader
+from daemon.systemd import SystemdNotifier
 from daemon.watcher import Batch, choose_polling, watch_inbox
 
 log = structlog.get_logger("dropcast.daemon")
@@ -39,10 +41,12 @@ class Daemon:
         *,
         environ: Mapping[str, str] | None = None,
         handle_signals: bool = True,
+        notifier: SystemdNotifier | None = None,
     ) -> None:
         self.reloader = ConfigReloader(config_path, registry, environ)
         self.platforms = ActivePlatforms(registry, self.reloader.current)
         self.handle_signals = handle_signals
+        self.notifier = notifier or SystemdNotifier()
         core = self.config.core
         self.inbox = core.inbox  # watched from start to stop: a new one needs a restart
         self._inbox = Inbox(self.inbox, core.settle_seconds)
@@ -72,17 +76,22 @@ class Daemon:
                     await intake.start(self._intake, posts)
                     if self.handle_signals:
                         await intake.start(self._handle_signals)
+                    intake.start_soon(self._keep_alive)
                     log.info(
                         "daemon.started",
                         inbox=str(core.inbox),
                         platforms=self.config.enabled_platforms,
                     )
+                    self.notifier.ready(self.status_line())
                     task_status.started()
             self._stopping = True
+            self.notifier.stopping()
+            heartbeat_path(self.config.core.state).unlink(missing_ok=True)
             grace = self.config.core.shutdown_grace_seconds
             log.info("daemon.stopping", posts_in_flight=self._inbox.in_flight, grace_seconds=grace)
             posts.cancel_scope.deadline = anyio.current_time() + grace
         await self.platforms.aclose()
+        self.notifier.close()
         log.info("daemon.stopped")
 
     def stop(self) -> None:
@@ -92,7 +101,39 @@ class Daemon:
 
     async def reload(self) -> None:
         """Re-read the config now, as on SIGHUP."""
+        self.notifier.reloading()
         await self._apply_config(self.reloader.reload_if_changed(force=True))
+        self.notifier.ready(self.status_line())
+
+    def status_line(self) -> str:
+        """One line for systemd's STATUS: what is watched, and any platform worth a mention."""
+        enabled = self.config.enabled_platforms
+        line = f"watching {self.inbox}, {len(enabled)} platform{'s' * (len(enabled) != 1)} enabled"
+        notes = [f"{name} {note}" for name, note in self.platforms.statuses().items()]
+        return "; ".join([line, *notes])
+
+    async def _keep_alive(self) -> None:
+        """From the event loop itself: systemd's watchdog, the heartbeat file, the status."""
+        watchdog = self.notifier.watchdog_seconds
+        interval = HEARTBEAT_SECONDS if watchdog is None else min(HEARTBEAT_SECONDS, watchdog / 2)
+        next_heartbeat, last_status = 0.0, ""
+        while True:
+            if watchdog is not None:
+                self.notifier.watchdog()
+            status = self.status_line()
+            if status != last_status:
+                self.notifier.status(status)
+                last_status = status
+            if anyio.current_time() >= next_heartbeat:
+                self._write_heartbeat(status)
+                next_heartbeat = anyio.current_time() + HEARTBEAT_SECONDS
+            await anyio.sleep(interval)
+
+    def _write_heartbeat(self, status: str) -> None:
+        try:
+            write_heartbeat(self.config.core.state, status)
+        except OSError as error:
+            log.warning("heartbeat.write_failed", error=str(error))
 
     async def _intake(self, posts: TaskGroup, *, task_status: TaskStatus[None]) -> None:
         send, receive = anyio.create_memory_object_stream[Batch](max_buffer_size=64)

@@ -74,6 +74,10 @@ class Publisher(ABC, Generic[SettingsT]):
         """Reach the platform as `dropcast check --connect` does; return what was found."""
         return "nothing to check"
 
+    def status(self) -> str | None:
+        """A short state worth showing the owner (systemd's STATUS), e.g. "paused until 14:00"."""
+        return None
+
     async def close(self) -> None:
         """Release connections; called on shutdown and when the platform's settings change."""
 
