@@ -10,32 +10,126 @@ point leaves the original in the inbox and, at worst, a hidden temporary file be
 from __future__ import annotations
 
 import errno
+import filecmp
 import json
 import os
 import secrets
 import shutil
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 _TEMPORARY_PREFIX = ".dropcast-tmp-"
 
 
-def file_post(
-    files: Sequence[Path], stem: str, record: dict[str, Any], destination: Path
-) -> list[Path]:
-    """Move `files` (all named `stem.*`) and write `<stem>.result.json` into `destination`.
+@dataclass(frozen=True)
+class Filing:
+    """Where a post's files go: decided (and recorded in the ledger) before anything moves."""
 
-    If any of those names is taken there, the next free `stem-1`, `stem-2`, … is used for
-    all of them, so a post's files keep one stem. Returns the new paths, record last.
+    destination: Path
+    stem: str
+    moves: tuple[tuple[Path, Path], ...]
+
+    @property
+    def record_path(self) -> Path:
+        return self.destination / f"{self.stem}.result.json"
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "destination": str(self.destination),
+            "stem": self.stem,
+            "moves": [[str(source), str(target)] for source, target in self.moves],
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> Filing:
+        moves = tuple((Path(source), Path(target)) for source, target in data["moves"])
+        return cls(Path(data["destination"]), data["stem"], moves)
+
+
+def plan_filing(files: Sequence[Path], stem: str, destination: Path) -> Filing:
+    """Choose the names in `destination`: `stem`, or the next free `stem-1`, `stem-2`, ….
+
+    All of a post's files (and its record) share the chosen stem.
     """
     destination.mkdir(parents=True, exist_ok=True)
     new_stem = _free_stem(destination, stem, [_suffix_of(f) for f in files])
-    moved = [_move(file, destination / f"{new_stem}{_suffix_of(file)}") for file in files]
-    record_path = destination / f"{new_stem}.result.json"
-    write_new_file(record_path, json.dumps(record, indent=2, ensure_ascii=False).encode())
-    _sync_directory(destination)
-    return [*moved, record_path]
+    moves = tuple((file, destination / f"{new_stem}{_suffix_of(file)}") for file in files)
+    return Filing(destination, new_stem, moves)
+
+
+def carry_out(filing: Filing, record: dict[str, Any]) -> Path:
+    """Move the files and write the record; safe to repeat after a crash part-way through."""
+    for source, target in filing.moves:
+        if os.path.lexists(target):
+            _finish_interrupted_move(source, target)
+        elif os.path.lexists(source):
+            _move(source, target)
+    write_record(filing.record_path, record)
+    _sync_directory(filing.destination)
+    return filing.record_path
+
+
+def remove_stale_temporaries(folder: Path) -> list[Path]:
+    """Delete half-written copies left in `folder` by a dropcast process that no longer runs."""
+    removed = []
+    for path in folder.glob(f"{_TEMPORARY_PREFIX}*"):
+        pid = path.name.removeprefix(_TEMPORARY_PREFIX).partition("-")[0]
+        if pid.isdigit() and not _process_exists(int(pid)):
+            path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed
+
+
+def _process_exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def file_post(
+    files: Sequence[Path], stem: str, record: dict[str, Any], destination: Path
+) -> list[Path]:
+    """Plan and carry out a filing in one go; returns the new paths, record last."""
+    filing = plan_filing(files, stem, destination)
+    carry_out(filing, record)
+    return [target for _, target in filing.moves] + [filing.record_path]
+
+
+def write_record(path: Path, record: dict[str, Any]) -> None:
+    """Write (or, after `retry`, replace) a result record; readers see the old or the new one."""
+    temporary = _temporary_beside(path)
+    try:
+        with temporary.open("xb") as writer:
+            writer.write(json.dumps(record, indent=2, ensure_ascii=False).encode())
+            writer.flush()
+            os.fsync(writer.fileno())
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def _finish_interrupted_move(source: Path, target: Path) -> None:
+    """`target` exists: if it is the whole of `source`, the move only lacks the unlink."""
+    if not os.path.lexists(source):
+        return
+    if _same_content(source, target):
+        source.unlink()
+        return
+    raise FileExistsError(errno.EEXIST, f"{target} exists and differs from {source}", str(target))
+
+
+def _same_content(first: Path, second: Path) -> bool:
+    if first.is_symlink() or second.is_symlink():
+        return (
+            first.is_symlink() and second.is_symlink() and os.readlink(first) == os.readlink(second)
+        )
+    return os.path.samefile(first, second) or filecmp.cmp(first, second, shallow=False)
 
 
 def _fit_name_length(destination: Path, stem: str, longest_suffix: int) -> str:

@@ -1,11 +1,15 @@
-"""The `dropcast` command: `run`, `check`, `health`. Exit codes: 0 ok, 1 failure, 2 usage."""
+"""The `dropcast` command: `run`, `check`, `status`, `retry`, `health`.
+
+Exit codes: 0 ok, 1 failure, 2 usage.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import anyio
@@ -13,9 +17,14 @@ import structlog
 
 from daemon import __version__
 from daemon.config import ApplicationConfig, ConfigError, load_config
+from daemon.dispatch import PostHandler
 from daemon.health import check_heartbeat
+from daemon.ledger import AsyncLedger, Ledger, LedgerError, PostRow, ledger_path
+from daemon.lock import InboxLockedError
 from daemon.logging import configure_logging
+from daemon.platforms import ActivePlatforms
 from daemon.publishers.base import PublisherContext, Registry, RegistryError
+from daemon.status import describe, needs_attention, render_table
 
 EXIT_OK, EXIT_FAILURE = 0, 1
 
@@ -47,6 +56,25 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument(
         "--connect", action="store_true", help="also log in to each enabled platform"
     )
+    status = commands.add_parser(
+        "status",
+        parents=[common],
+        help="recent posts and each platform's outcome",
+        description="Show the last posts dropcast handled, newest first, and each platform's state.",
+    )
+    status.add_argument("--json", action="store_true", help="print JSON, for scripts")
+    status.add_argument("--failed", action="store_true", help="only posts that need attention")
+    status.add_argument("--limit", type=int, default=20, help="how many posts (default 20)")
+    retry = commands.add_parser(
+        "retry",
+        parents=[common],
+        help="re-publish archived posts to the platforms that did not accept them",
+        description="Send archived partial posts (and deliveries whose outcome is unknown) "
+        "to the platforms that did not accept them; the result record is updated in place.",
+    )
+    which = retry.add_mutually_exclusive_group(required=True)
+    which.add_argument("stem", nargs="?", help="the post's name (as dropped, or as archived)")
+    which.add_argument("--all", action="store_true", help="every post that needs it")
     commands.add_parser(
         "health",
         parents=[common],
@@ -71,22 +99,87 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_FAILURE
     if arguments.command == "health":
         return _health(config)
-    configure_logging(config.core.log.level, config.core.log.format)
+    # The daemon logs to stdout (journald, docker logs); a command's own output owns stdout.
+    log_stream = sys.stdout if arguments.command == "run" else sys.stderr
+    configure_logging(config.core.log.level, config.core.log.format, log_stream)
     if arguments.command == "check":
         return _check(config, registry, connect=arguments.connect)
-    return _run(config_path, registry)
+    if arguments.command == "status":
+        return _status(
+            config, as_json=arguments.json, failed=arguments.failed, limit=arguments.limit
+        )
+    if arguments.command == "retry":
+        return _guarded(lambda: anyio.run(_retry, config, registry, arguments.stem))
+    return _guarded(lambda: _run(config_path, registry))
+
+
+def _guarded(command: Callable[[], int]) -> int:
+    """Run `command`; the errors a person can fix are one line on stderr and exit 1."""
+    try:
+        return command()
+    except (ConfigError, InboxLockedError, LedgerError) as error:
+        print(f"dropcast: {error}", file=sys.stderr)
+        return EXIT_FAILURE
 
 
 def _run(config_path: Path, registry: Registry) -> int:
     from daemon.service import Daemon
 
-    try:
-        daemon = Daemon(config_path, registry)
-    except ConfigError as error:  # the file changed since it was checked above
-        print(f"dropcast: {error}", file=sys.stderr)
-        return EXIT_FAILURE
+    daemon = Daemon(config_path, registry)  # reads the config again: it may have changed
     anyio.run(daemon.run)
     return EXIT_OK
+
+
+def _status(config: ApplicationConfig, *, as_json: bool, failed: bool, limit: int) -> int:
+    path = ledger_path(config.core.state)
+    if not path.exists():
+        print("[]" if as_json else f"no posts yet (no ledger at {path})")
+        return EXIT_OK
+    ledger = Ledger(path)
+    try:
+        rows = ledger.recent(limit if not failed else 10_000)
+        posts = [(row, ledger.deliveries(row.id)) for row in rows]
+    finally:
+        ledger.close()
+    if failed:
+        posts = [(row, found) for row, found in posts if needs_attention(row, found)][:limit]
+    described = [describe(row, found) for row, found in posts]
+    print(
+        json.dumps(described, indent=2, ensure_ascii=False) if as_json else render_table(described)
+    )
+    return EXIT_OK
+
+
+async def _retry(config: ApplicationConfig, registry: Registry, stem: str | None) -> int:
+    ledger = Ledger(ledger_path(config.core.state))
+    platforms = ActivePlatforms(registry, config)
+    try:
+        rows = _posts_to_retry(ledger, stem)
+        handler = PostHandler(AsyncLedger(ledger))
+        complete = True
+        async with platforms.lease() as lease:
+            for row in rows:
+                outcome, states = await handler.retry_archived(row, lease)
+                tried = (
+                    ", ".join(f"{name}: {state}" for name, state in states.items())
+                    or "no platform enabled"
+                )
+                print(f"{row.stem}: {outcome} ({tried})")
+                complete = complete and outcome == "published"
+    finally:
+        await platforms.aclose()
+        ledger.close()
+    if stem is not None and not rows:
+        print(f"{stem}: nothing to retry (no archived post by that name needs it)")
+    return EXIT_OK if complete else EXIT_FAILURE
+
+
+def _posts_to_retry(ledger: Ledger, stem: str | None) -> list[PostRow]:
+    retryable = ledger.retryable()
+    if stem is None:
+        return retryable
+    ids = {row.id for row in retryable}
+    return [row for row in ledger.by_stem(stem) if row.id in ids][:1]
 
 
 def _health(config: ApplicationConfig) -> int:

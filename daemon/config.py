@@ -11,7 +11,7 @@ import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Annotated, Any, Literal, TypeVar
 
 import yaml
 from pydantic import Field, ValidationError
@@ -46,6 +46,11 @@ class CoreSettings(StrictModel):
     poll: Literal["auto", "always", "never"] = "auto"
     rescan_seconds: float = Field(default=60.0, gt=0)
     max_attempts: int = Field(default=5, ge=1)
+    # Waits before the 2nd, 3rd, … attempt of a post no platform accepted (the last repeats).
+    retry_delays: tuple[Annotated[float, Field(ge=0)], ...] = Field(
+        default=(60.0, 300.0, 900.0, 3600.0), min_length=1
+    )
+    allow_duplicates: bool = False
     publish_timeout: float = Field(default=120.0, gt=0)
     max_concurrent_posts: int = Field(default=4, ge=1)
     shutdown_grace_seconds: float = Field(default=30.0, ge=0)

@@ -1,54 +1,145 @@
-"""What happens to one complete post: read it, publish it, then archive, retry or fail it."""
+"""What happens to one complete post: read it, publish it, then archive, retry or fail it.
+
+Every step is written to the ledger before the next one, so that a crash anywhere leaves
+the post in a state the next start can finish: platforms that have it are not sent it
+again, and a post whose outcome was decided is filed where the ledger says.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import logging
+import random
+import time
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 import anyio
 import structlog
 
-from daemon.archive import file_post
-from daemon.inbox import Candidate
+from daemon.archive import (
+    Filing,
+    carry_out,
+    plan_filing,
+    remove_stale_temporaries,
+    write_record,
+)
+from daemon.inbox import CAPTION_SUFFIX, IMAGE_SUFFIXES, Candidate
+from daemon.ledger import AsyncLedger, Delivery, DeliveryState, Ledger, PostRow
 from daemon.orchestrator import WorkflowOrchestrator
 from daemon.platforms import AnyPublisher, Lease
-from daemon.post import Post, PostRejectedError, read_post
+from daemon.post import Post, PostRejectedError, files_identity, read_post
 from daemon.publishers.base import PublishResult
-from daemon.record import Outcome, ResultRecord
+from daemon.record import Outcome, build_record
 
 log = structlog.get_logger("dropcast.post")
 
 
 @dataclass(frozen=True)
-class Retry:
-    """Nothing accepted the post: it stays in the inbox and is tried again."""
+class Later:
+    """The post stays in the inbox and is due again at `at` (wall-clock seconds)."""
 
-    attempts: int
+    at: float
 
 
 class PostHandler:
-    """Handles one post at a time per call; remembers failed attempts per post."""
+    """Takes a complete post from the inbox to the archive (or `failed/`), via the ledger."""
 
-    def __init__(self) -> None:
-        self._attempts: dict[str, tuple[object, int]] = {}
+    def __init__(self, ledger: AsyncLedger) -> None:
+        self.ledger = ledger
 
-    async def handle(self, candidate: Candidate, lease: Lease) -> Outcome | Retry | None:
-        """Publish `candidate`; None means it waits (no platform is enabled)."""
-        started_at = datetime.now(UTC)
+    async def handle(self, candidate: Candidate, lease: Lease) -> Outcome | Later:
+        """Publish `candidate` to the platforms that do not have it yet, then file it."""
         try:
             post = await self._read(candidate)
+        except PostRejectedError as error:
+            return await self._reject(candidate, lease, str(error))
+        row = await self.ledger.run(Ledger.open_post, post.identity, post.stem, list(post.files))
+        if row.decided:  # a crash came between deciding and filing: finish the filing
+            return await self.finish_filing(row)
+        if row.next_attempt_at is not None and row.next_attempt_at > time.time():
+            return Later(row.next_attempt_at)
+        if not lease.config.core.allow_duplicates:
+            earlier = await self.ledger.run(Ledger.earlier_delivered, post.identity, row.id)
+            if earlier is not None:
+                return await self._duplicate(row, earlier, lease)
+        try:
             publishers = select_publishers(post, lease)
         except PostRejectedError as error:
-            await self._reject(candidate, lease, str(error), started_at)
-            return Outcome.FAILED
+            return await self._reject(candidate, lease, str(error), row)
         if not publishers:
             log.warning("post.waiting", reason="no platform is enabled in the config")
-            return None
-        orchestrator = WorkflowOrchestrator(lease.config.core.publish_timeout)
-        results = await orchestrator.publish(post, publishers)
-        return await self._conclude(candidate, post, lease, results, started_at)
+            return Later(time.time() + lease.config.core.rescan_seconds)
+        deliveries = await self._deliver(post, row, publishers, lease)
+        return await self._conclude(row, deliveries, lease)
+
+    async def finish_unfiled(self, skip: Collection[str] = ()) -> None:
+        """File every post whose outcome was decided but whose files did not all move.
+
+        `skip` names posts being handled right now, which finish their own filing.
+        """
+        for row in await self.ledger.run(Ledger.unfiled):
+            if row.stem in skip:
+                continue
+            with structlog.contextvars.bound_contextvars(post=row.stem):
+                assert row.filing is not None
+                folder = Filing.from_json(row.filing).destination
+                removed = await anyio.to_thread.run_sync(remove_stale_temporaries, folder)
+                if removed:
+                    log.warning("post.half_copy_removed", files=[str(p) for p in removed])
+                await self.finish_filing(row)
+
+    async def finish_filing(self, row: PostRow) -> Outcome | Later:
+        """Move the post's files where the ledger says and write its record; may be repeated."""
+        assert row.filing is not None
+        assert row.outcome is not None
+        filing = Filing.from_json(row.filing)
+        deliveries = await self.ledger.run(Ledger.deliveries, row.id)
+        earlier = (
+            None
+            if row.duplicate_of is None
+            else await self.ledger.run(Ledger.post, row.duplicate_of)
+        )
+        record = build_record(row, deliveries, earlier)
+        try:
+            record_path = await anyio.to_thread.run_sync(carry_out, filing, record)
+        except OSError as error:
+            log.error("post.filing_failed", error=str(error), destination=str(filing.destination))
+            return Later(time.time() + 60)
+        await self.ledger.run(Ledger.filed, row.id, record_path)
+        _log_summary(row, deliveries, filing.destination)
+        return Outcome(row.outcome)
+
+    async def retry_archived(self, row: PostRow, lease: Lease) -> tuple[Outcome, dict[str, str]]:
+        """`dropcast retry`: send an archived post to the platforms that failed or are unknown.
+
+        Returns the new outcome and, per platform tried, its new state. The record is
+        rewritten in place; the post stays in the archive.
+        """
+        assert row.filing is not None
+        filing = Filing.from_json(row.filing)
+        post = await anyio.to_thread.run_sync(_read_archived, filing)
+        known = await self.ledger.run(Ledger.deliveries, row.id)
+        wanted = [
+            n for n, d in known.items() if d.state in (DeliveryState.FAILED, DeliveryState.UNKNOWN)
+        ]
+        publishers = {name: lease.publishers[name] for name in wanted if name in lease.publishers}
+        for name in sorted(set(wanted) - publishers.keys()):
+            log.warning("retry.platform_not_enabled", platform=name)
+        hooks = _LedgerHooks(self.ledger, row.id)
+        if publishers:
+            await WorkflowOrchestrator(lease.config.core.publish_timeout, hooks).publish(
+                post, publishers
+            )
+        deliveries = await self.ledger.run(Ledger.deliveries, row.id)
+        outcome = Outcome.of(deliveries.values())
+        await self.ledger.run(Ledger.set_outcome, row.id, str(outcome))
+        row = await self.ledger.run(Ledger.post, row.id)
+        await anyio.to_thread.run_sync(
+            write_record, filing.record_path, build_record(row, deliveries)
+        )
+        return outcome, {name: str(deliveries[name].state) for name in publishers}
 
     async def _read(self, candidate: Candidate) -> Post:
         problem = candidate.problem()
@@ -57,60 +148,144 @@ class PostHandler:
         image, caption = candidate.images[0].path, candidate.captions[0].path
         return await anyio.to_thread.run_sync(read_post, candidate.stem, image, caption)
 
+    async def _deliver(
+        self, post: Post, row: PostRow, publishers: Mapping[str, AnyPublisher], lease: Lease
+    ) -> dict[str, Delivery | None]:
+        """Send to every platform that does not have the post; return each one's delivery."""
+        known = await self.ledger.run(Ledger.deliveries, row.id)
+        hooks = _LedgerHooks(self.ledger, row.id)
+        to_send = {}
+        for name, publisher in publishers.items():
+            if await self._should_send(post, known.get(name), publisher, hooks):
+                to_send[name] = publisher
+        if to_send:
+            await WorkflowOrchestrator(lease.config.core.publish_timeout, hooks).publish(
+                post, to_send
+            )
+        latest = await self.ledger.run(Ledger.deliveries, row.id)
+        return {name: latest.get(name) for name in publishers}
+
+    async def _should_send(
+        self, post: Post, delivery: Delivery | None, publisher: AnyPublisher, hooks: _LedgerHooks
+    ) -> bool:
+        if delivery is None or delivery.state is DeliveryState.FAILED:
+            return True
+        if delivery.state is not DeliveryState.UNKNOWN:
+            return False  # sent (or pending in another attempt): never again
+        policy = publisher.resend_after_unknown
+        if policy == "check":
+            found = await _find_published(publisher, post)
+            if found is not None:
+                await hooks.after(publisher.platform_name, found)
+            return found is None
+        if policy == "never":
+            log.warning(
+                "platform.outcome_unknown",
+                platform=publisher.platform_name,
+                resend="dropcast retry",
+            )
+        return policy == "safe"
+
     async def _conclude(
-        self,
-        candidate: Candidate,
-        post: Post,
-        lease: Lease,
-        results: Mapping[str, PublishResult],
-        started_at: datetime,
-    ) -> Outcome | Retry:
-        outcome = Outcome.of(results)
-        attempts = self._count_attempt(candidate)
-        durations = {name: result.duration_ms for name, result in results.items()}
-        if outcome is Outcome.FAILED and attempts < lease.config.core.max_attempts:
+        self, row: PostRow, deliveries: Mapping[str, Delivery | None], lease: Lease
+    ) -> Outcome | Later:
+        outcome = Outcome.of(deliveries.values())
+        core = lease.config.core
+        attempts = row.attempts + 1
+        if outcome is Outcome.FAILED and attempts < core.max_attempts:
+            next_at = time.time() + retry_delay(core.retry_delays, attempts)
+            row = await self.ledger.run(Ledger.record_attempt, row.id, next_at)
             log.warning(
                 "post.failed",
                 outcome=str(outcome),
-                attempts=attempts,
-                will_retry=True,
-                duration_ms=durations,
+                attempts=row.attempts,
+                will_retry_at=datetime.fromtimestamp(next_at)
+                .astimezone()
+                .isoformat(timespec="seconds"),
             )
-            return Retry(attempts)
-        record = ResultRecord(
-            post.stem, outcome, started_at, datetime.now(UTC), results, attempts=attempts
-        )
-        destination = (
-            _archive_day(lease.config.core.archive)
-            if outcome is not Outcome.FAILED
-            else lease.config.core.failed
-        )
-        moved = await _file(candidate, record, destination)
-        self._attempts.pop(candidate.stem, None)
-        event = "post.failed" if outcome is Outcome.FAILED else "post.published"
-        log.info(
-            event,
-            outcome=str(outcome),
-            attempts=attempts,
-            moved_to=str(moved[-1].parent),
-            duration_ms=durations,
-        )
-        return outcome
+            return Later(next_at)
+        row = await self.ledger.run(Ledger.record_attempt, row.id, None)
+        destination = core.failed if outcome is Outcome.FAILED else archive_day(core.archive)
+        return await self._decide_and_file(row, outcome, destination)
 
-    def _count_attempt(self, candidate: Candidate) -> int:
-        signature, count = self._attempts.get(candidate.stem, (None, 0))
-        count = count + 1 if signature == candidate.signature else 1
-        self._attempts[candidate.stem] = (candidate.signature, count)
-        return count
+    async def _duplicate(self, row: PostRow, earlier: PostRow, lease: Lease) -> Outcome | Later:
+        if earlier.filed_at is None:  # the earlier one is still on its way: wait for it
+            return Later(time.time() + lease.config.core.rescan_seconds)
+        log.warning("post.duplicate", earlier=earlier.stem, earlier_record=str(earlier.record_path))
+        return await self._decide_and_file(
+            row, Outcome.DUPLICATE, archive_day(lease.config.core.archive), duplicate_of=earlier.id
+        )
 
     async def _reject(
-        self, candidate: Candidate, lease: Lease, reason: str, started_at: datetime
-    ) -> None:
-        record = ResultRecord(
-            candidate.stem, Outcome.FAILED, started_at, datetime.now(UTC), {}, error=reason
+        self, candidate: Candidate, lease: Lease, reason: str, row: PostRow | None = None
+    ) -> Outcome | Later:
+        log.error("post.rejected", reason=reason)
+        if row is None:
+            files = [file.path for file in candidate.files]
+            identity = await anyio.to_thread.run_sync(files_identity, files)
+            row = await self.ledger.run(Ledger.open_post, identity, candidate.stem, files)
+        return await self._decide_and_file(
+            row, Outcome.FAILED, lease.config.core.failed, error=reason
         )
-        moved = await _file(candidate, record, lease.config.core.failed)
-        log.error("post.rejected", reason=reason, moved_to=str(moved[-1].parent))
+
+    async def _decide_and_file(
+        self,
+        row: PostRow,
+        outcome: Outcome,
+        destination: Path,
+        *,
+        error: str | None = None,
+        duplicate_of: int | None = None,
+    ) -> Outcome | Later:
+        filing = await anyio.to_thread.run_sync(plan_filing, row.files, row.stem, destination)
+        row = await self.ledger.run(
+            Ledger.decide,
+            row.id,
+            str(outcome),
+            filing.to_json(),
+            error=error,
+            duplicate_of=duplicate_of,
+        )
+        return await self.finish_filing(row)
+
+
+class _LedgerHooks:
+    """Records each platform's delivery in the ledger as the orchestrator calls it."""
+
+    def __init__(self, ledger: AsyncLedger, post_id: int) -> None:
+        self.ledger = ledger
+        self.post_id = post_id
+
+    async def before(self, platform: str) -> None:
+        await self.ledger.run(Ledger.mark_pending, self.post_id, platform)
+
+    async def after(self, platform: str, result: PublishResult) -> None:
+        await self.ledger.run(Ledger.mark_result, self.post_id, platform, result)
+
+
+async def _find_published(publisher: AnyPublisher, post: Post) -> PublishResult | None:
+    try:
+        with anyio.fail_after(60):
+            return await publisher.find_published(post)
+    except Exception:  # cannot tell: then it is not re-sent automatically
+        log.exception("platform.check_failed", platform=publisher.platform_name)
+        return PublishResult.failure("could not check whether the platform has the post")
+
+
+def _read_archived(filing: Filing) -> Post:
+    images = [target for _, target in filing.moves if target.suffix.lower() in IMAGE_SUFFIXES]
+    captions = [target for _, target in filing.moves if target.suffix.lower() == CAPTION_SUFFIX]
+    if len(images) != 1 or len(captions) != 1:
+        raise PostRejectedError(
+            f"{filing.stem}: the archived post is not one image and one caption"
+        )
+    return read_post(filing.stem, images[0], captions[0])
+
+
+def retry_delay(delays: tuple[float, ...], attempt: int) -> float:
+    """The wait after failed attempt number `attempt`, with ±20 % jitter."""
+    base = delays[min(attempt, len(delays)) - 1]
+    return base * random.uniform(0.8, 1.2)  # noqa: S311 - jitter, not cryptography
 
 
 def select_publishers(post: Post, lease: Lease) -> dict[str, AnyPublisher]:
@@ -132,12 +307,24 @@ def select_publishers(post: Post, lease: Lease) -> dict[str, AnyPublisher]:
     return {name: lease.publishers[name] for name in post.platforms}
 
 
-def _archive_day(archive: Path) -> Path:
+def archive_day(archive: Path) -> Path:
     return archive / datetime.now().astimezone().strftime("%Y-%m-%d")
 
 
-async def _file(candidate: Candidate, record: ResultRecord, destination: Path) -> list[Path]:
-    files = [file.path for file in candidate.files]
-    return await anyio.to_thread.run_sync(
-        file_post, files, candidate.stem, record.to_json(), destination
+def _log_summary(row: PostRow, deliveries: Mapping[str, Delivery], destination: Path) -> None:
+    outcome = Outcome(row.outcome or "failed")
+    event = {
+        Outcome.PUBLISHED: "post.published",
+        Outcome.PARTIAL: "post.published",
+        Outcome.DUPLICATE: "post.archived_duplicate",
+        Outcome.FAILED: "post.failed",
+    }[outcome]
+    log.log(
+        logging.WARNING if outcome is Outcome.FAILED else logging.INFO,
+        event,
+        outcome=str(outcome),
+        attempts=row.attempts,
+        moved_to=str(destination),
+        duration_ms={name: delivery.duration_ms for name, delivery in deliveries.items()},
+        platforms={name: str(delivery.state) for name, delivery in deliveries.items()},
     )

@@ -183,6 +183,10 @@ class Inbox:
     def in_flight(self) -> int:
         return len(self._in_flight)
 
+    @property
+    def in_flight_stems(self) -> frozenset[str]:
+        return frozenset(self._in_flight)
+
     def due(self, now: float, renamed_in: Iterable[Path] = ()) -> tuple[list[Candidate], float]:
         """Look at the folder: the complete posts to start now, and when the next one is due.
 

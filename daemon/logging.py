@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import sys
 from collections.abc import MutableMapping
-from typing import Any, Literal
+from typing import Any, Literal, TextIO
 
 import structlog
 from structlog.typing import EventDict, Processor, WrappedLogger
@@ -44,9 +44,12 @@ def _redacting(renderer: Processor) -> Processor:
     return render
 
 
-def configure_logging(level: str = "info", log_format: LogFormat = "auto") -> None:
-    """Send structured events to stdout at `level`, as JSON unless stdout is a terminal."""
-    use_console = log_format == "console" or (log_format == "auto" and sys.stdout.isatty())
+def configure_logging(
+    level: str = "info", log_format: LogFormat = "auto", stream: TextIO | None = None
+) -> None:
+    """Send structured events to `stream` (stdout) at `level`, as JSON unless it is a terminal."""
+    stream = sys.stdout if stream is None else stream
+    use_console = log_format == "console" or (log_format == "auto" and stream.isatty())
     processors: list[Processor] = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
@@ -63,6 +66,6 @@ def configure_logging(level: str = "info", log_format: LogFormat = "auto") -> No
     structlog.configure(
         processors=[*processors, _redacting(renderer)],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
-        logger_factory=structlog.PrintLoggerFactory(sys.stdout),
+        logger_factory=structlog.PrintLoggerFactory(stream),
         cache_logger_on_first_use=False,
     )

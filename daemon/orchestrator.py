@@ -6,6 +6,7 @@ import logging
 import time
 from collections.abc import Mapping
 from dataclasses import replace
+from typing import Protocol
 
 import anyio
 import structlog
@@ -18,6 +19,14 @@ from daemon.settings import PlatformSettings
 log = structlog.get_logger("dropcast.orchestrator")
 
 
+class DeliveryHooks(Protocol):
+    """Told before each platform is called and when it answers (the ledger listens)."""
+
+    async def before(self, platform: str) -> None: ...
+
+    async def after(self, platform: str, result: PublishResult) -> None: ...
+
+
 class WorkflowOrchestrator:
     """Runs every platform's `publish` for one post concurrently, with a timeout each.
 
@@ -25,8 +34,9 @@ class WorkflowOrchestrator:
     cancels its siblings.
     """
 
-    def __init__(self, publish_timeout: float) -> None:
+    def __init__(self, publish_timeout: float, hooks: DeliveryHooks | None = None) -> None:
         self.publish_timeout = publish_timeout
+        self.hooks = hooks
 
     async def publish(
         self, post: Post, publishers: Mapping[str, Publisher[PlatformSettings]]
@@ -46,6 +56,8 @@ class WorkflowOrchestrator:
     ) -> None:
         started = time.perf_counter()
         with structlog.contextvars.bound_contextvars(platform=name):
+            if not await self._recorded_before(name, results):
+                return
             result = await self._guarded(publisher, post)
             duration_ms = round((time.perf_counter() - started) * 1000)
             result = replace(result, duration_ms=duration_ms, error=_clean(result.error))
@@ -60,6 +72,27 @@ class WorkflowOrchestrator:
                 attempts=result.attempts,
                 duration_ms=duration_ms,
             )
+            if self.hooks is not None:
+                try:
+                    await self.hooks.after(name, result)
+                except (
+                    Exception
+                ):  # the ledger keeps `pending`, which becomes `unknown`: never re-sent blindly
+                    log.exception("ledger.write_failed")
+
+    async def _recorded_before(self, name: str, results: dict[str, PublishResult]) -> bool:
+        """Tell the hooks; if that fails the platform is not called, or it might get it twice."""
+        if self.hooks is None:
+            return True
+        try:
+            await self.hooks.before(name)
+        except Exception as error:
+            log.exception("ledger.write_failed")
+            results[name] = PublishResult.failure(
+                f"not sent: the ledger could not record it ({error})"
+            )
+            return False
+        return True
 
     async def _guarded(self, publisher: Publisher[PlatformSettings], post: Post) -> PublishResult:
         try:

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import codecs
-from collections.abc import Mapping
+import hashlib
+import io
+import os
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,6 +32,9 @@ class Post:
     caption: str
     platforms: tuple[str, ...] | None = None
     captions: Mapping[str, str] = field(default_factory=dict)
+    identity: str = (
+        ""  # SHA-256 of the image bytes and the caption file: the same post, whatever its name
+    )
 
     @property
     def image(self) -> Path:
@@ -44,13 +50,15 @@ class Post:
 
 
 def read_post(stem: str, image: Path, caption_file: Path) -> Post:
-    """Read and check a complete post (blocking I/O: call it from a worker thread)."""
-    check_image(image)
+    """Read and check a complete post, each file once (blocking: call it from a worker thread)."""
+    image_bytes, caption_bytes = image.read_bytes(), caption_file.read_bytes()
+    check_image_bytes(image.name, image_bytes)
     try:
-        caption = parse_caption(read_caption_text(caption_file))
+        caption = parse_caption(decode_caption(caption_file.name, caption_bytes))
     except FrontMatterError as error:
         raise PostRejectedError(f"{caption_file.name}: {error}") from None
     return Post(
+        identity=identity_of(image_bytes, caption_bytes),
         stem=stem,
         images=(image,),
         caption_file=caption_file,
@@ -60,37 +68,64 @@ def read_post(stem: str, image: Path, caption_file: Path) -> Post:
     )
 
 
+def identity_of(image_bytes: bytes, caption_bytes: bytes) -> str:
+    digest = hashlib.sha256(image_bytes)
+    digest.update(b"\0caption\0")
+    digest.update(caption_bytes)
+    return digest.hexdigest()
+
+
+def files_identity(files: Sequence[Path]) -> str:
+    """A best-effort identity for files that could not be read as a post (never raises)."""
+    digest = hashlib.sha256()
+    for path in files:
+        try:
+            digest.update(
+                path.read_bytes() if not path.is_symlink() else os.readlink(path).encode()
+            )
+        except OSError:
+            digest.update(str(path).encode())
+    return digest.hexdigest()
+
+
 def read_caption_text(path: Path) -> str:
     """The caption file as text: UTF-8, with or without a byte-order mark."""
-    data = path.read_bytes()
+    return decode_caption(path.name, path.read_bytes())
+
+
+def decode_caption(name: str, data: bytes) -> str:
+    """Caption bytes as text: UTF-8, with or without a byte-order mark."""
     if data.startswith(codecs.BOM_UTF8):
         data = data[len(codecs.BOM_UTF8) :]
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as error:
         raise PostRejectedError(
-            f"{path.name}: the caption is not UTF-8 text (byte {error.start} is invalid); "
+            f"{name}: the caption is not UTF-8 text (byte {error.start} is invalid); "
             "save it as UTF-8"
         ) from None
 
 
 def check_image(path: Path) -> None:
     """Raise `PostRejectedError` unless `path` is a complete image of a format we publish."""
-    if path.stat().st_size == 0:
-        raise PostRejectedError(f"{path.name}: the image file is empty (0 bytes)")
+    check_image_bytes(path.name, path.read_bytes())
+
+
+def check_image_bytes(name: str, data: bytes) -> None:
+    """Raise `PostRejectedError` unless `data` (the file `name`) is a complete, usable image."""
+    if not data:
+        raise PostRejectedError(f"{name}: the image file is empty (0 bytes)")
     try:
-        with Image.open(path) as image:
+        with Image.open(io.BytesIO(data)) as image:
             image_format = image.format
             image.verify()
-        with Image.open(path) as image:
+        with Image.open(io.BytesIO(data)) as image:
             # A reduced-size decode still reads every byte, so truncation is caught cheaply.
             image.draft("RGB", (max(1, image.width // 8), max(1, image.height // 8)))
             image.load()
     except UnidentifiedImageError:
-        raise PostRejectedError(f"{path.name}: not an image Pillow can read") from None
+        raise PostRejectedError(f"{name}: not an image Pillow can read") from None
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
-        raise PostRejectedError(
-            f"{path.name}: the image is damaged or incomplete ({error})"
-        ) from None
+        raise PostRejectedError(f"{name}: the image is damaged or incomplete ({error})") from None
     if image_format not in _IMAGE_FORMATS:
-        raise PostRejectedError(f"{path.name}: a {image_format} image; expected JPEG, PNG or WebP")
+        raise PostRejectedError(f"{name}: a {image_format} image; expected JPEG, PNG or WebP")

@@ -2,61 +2,68 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
-from datetime import datetime
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from daemon.publishers.base import PublishResult
+from daemon.ledger import Delivery, DeliveryState, PostRow
 from daemon.secrets import REDACTOR
 
 
 class Outcome(StrEnum):
     PUBLISHED = "published"  # every platform accepted it
-    PARTIAL = "partial"  # some did
+    PARTIAL = "partial"  # some did (or may have: an unknown answer counts here)
     FAILED = "failed"  # none did, or it can never be published as it is
+    DUPLICATE = "duplicate"  # the same image and caption were published before: nothing sent
 
     @classmethod
-    def of(cls, results: Mapping[str, PublishResult]) -> Outcome:
-        accepted = sum(result.ok for result in results.values())
-        if results and accepted == len(results):
+    def of(cls, deliveries: Iterable[Delivery | None]) -> Outcome:
+        states = [None if d is None else d.state for d in deliveries]
+        sent = states.count(DeliveryState.SENT)
+        if states and sent == len(states):
             return cls.PUBLISHED
-        return cls.PARTIAL if accepted else cls.FAILED
+        if sent or DeliveryState.UNKNOWN in states:
+            return cls.PARTIAL
+        return cls.FAILED
 
 
-@dataclass(frozen=True)
-class ResultRecord:
-    post: str
-    outcome: Outcome
-    started_at: datetime
-    finished_at: datetime
-    platforms: Mapping[str, PublishResult]
-    attempts: int = 1
-    error: str | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        """The record as DESIGN.md shapes it, with every secret value redacted."""
-        return {
-            "post": self.post,
-            "outcome": str(self.outcome),
-            "started_at": self.started_at.isoformat(),
-            "finished_at": self.finished_at.isoformat(),
-            "attempts": self.attempts,
-            "error": _redacted(self.error),
-            "platforms": {name: _platform(result) for name, result in self.platforms.items()},
-        }
-
-
-def _platform(result: PublishResult) -> dict[str, Any]:
-    return {
-        "ok": result.ok,
-        "id": result.remote_id,
-        "url": result.url,
-        "attempts": result.attempts,
-        "duration_ms": result.duration_ms,
-        "error": _redacted(result.error),
+def build_record(
+    row: PostRow, deliveries: Mapping[str, Delivery], earlier: PostRow | None = None
+) -> dict[str, Any]:
+    """The record as DESIGN.md shapes it, from the ledger, with every secret value redacted."""
+    record: dict[str, Any] = {
+        "post": row.stem,
+        "outcome": row.outcome,
+        "started_at": _iso(row.created_at),
+        "finished_at": datetime.now(UTC).isoformat(),
+        "attempts": row.attempts,
+        "error": _redacted(row.error),
+        "platforms": {name: _platform(delivery) for name, delivery in deliveries.items()},
     }
+    if earlier is not None:
+        record["duplicate_of"] = {
+            "post": earlier.stem,
+            "record": None if earlier.record_path is None else str(earlier.record_path),
+        }
+    return record
+
+
+def _platform(delivery: Delivery) -> dict[str, Any]:
+    return {
+        "ok": delivery.state is DeliveryState.SENT,
+        "state": str(delivery.state),
+        "id": delivery.remote_id,
+        "url": delivery.url,
+        "attempts": delivery.attempts,
+        "duration_ms": delivery.duration_ms,
+        "error": _redacted(delivery.error),
+        "notes": [REDACTOR.redact(note) for note in delivery.notes],
+    }
+
+
+def _iso(timestamp: float) -> str:
+    return datetime.fromtimestamp(timestamp, UTC).isoformat()
 
 
 def _redacted(text: str | None) -> str | None:

@@ -6,6 +6,7 @@ watcher ──batches──▶ sweep (reload config, list inbox, settle) ──p
 from __future__ import annotations
 
 import signal
+import time
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -16,9 +17,11 @@ from anyio.abc import TaskGroup, TaskStatus
 from anyio.streams.memory import MemoryObjectSendStream
 
 from daemon.config import ApplicationConfig
-from daemon.dispatch import PostHandler, Retry
+from daemon.dispatch import Later, PostHandler
 from daemon.health import HEARTBEAT_SECONDS, heartbeat_path, write_heartbeat
 from daemon.inbox import Candidate, Inbox
+from daemon.ledger import AsyncLedger, Ledger, ledger_path
+from daemon.lock import InboxLock
 from daemon.platforms import ActivePlatforms
 from daemon.publishers.base import Registry
 from daemon.reload import ConfigReloader
@@ -28,7 +31,7 @@ from daemon.watcher import Batch, choose_polling, watch_inbox
 log = structlog.get_logger("dropcast.daemon")
 
 # Settings that choose what is watched, and how; they apply at the next start.
-_RESTART_KEYS = ("inbox", "poll")
+_RESTART_KEYS = ("inbox", "poll", "state")
 
 
 class Daemon:
@@ -50,26 +53,47 @@ class Daemon:
         core = self.config.core
         self.inbox = core.inbox  # watched from start to stop: a new one needs a restart
         self._inbox = Inbox(self.inbox, core.settle_seconds)
-        self._handler = PostHandler()
+        self._handler: PostHandler
         self._next_sweep = 0.0
         self._stopping = False
         # anyio objects need a running event loop: `run` makes them.
         self._limiter: anyio.CapacityLimiter
         self._stop_watching: anyio.Event
         self._intake_scope: anyio.CancelScope
+        self._sleep: anyio.CancelScope  # the intake's wait for events, until the next look
 
     @property
     def config(self) -> ApplicationConfig:
         return self.platforms.config
 
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
-        """Watch and publish until stopped; posts in flight then get the grace period."""
+        """Watch and publish until stopped; posts in flight then get the grace period.
+
+        Raises `InboxLockedError` if another dropcast runs on the inbox, and `LedgerError`
+        if the ledger cannot be opened; the inbox is not touched then.
+        """
+        core = self.config.core
+        for folder in (core.inbox, core.archive, core.failed, core.state):
+            folder.mkdir(parents=True, exist_ok=True)
+        with InboxLock(self.inbox):
+            ledger = Ledger(ledger_path(core.state))
+            try:
+                await self._serve(AsyncLedger(ledger), task_status)
+            finally:
+                ledger.close()
+
+    async def _serve(self, ledger: AsyncLedger, task_status: TaskStatus[None]) -> None:
         core = self.config.core
         self._limiter = anyio.CapacityLimiter(core.max_concurrent_posts)
         self._stop_watching = anyio.Event()
         self._intake_scope = anyio.CancelScope()
-        for folder in (core.inbox, core.archive, core.failed, core.state):
-            folder.mkdir(parents=True, exist_ok=True)
+        self._handler = PostHandler(ledger)
+        unknown = await ledger.run(Ledger.recover)
+        if unknown:
+            log.warning(
+                "ledger.recovered", unknown_deliveries=unknown, see="dropcast status --failed"
+            )
+        await self._handler.finish_unfiled()
         async with anyio.create_task_group() as posts:
             with self._intake_scope:
                 async with anyio.create_task_group() as intake:
@@ -139,16 +163,21 @@ class Daemon:
         send, receive = anyio.create_memory_object_stream[Batch](max_buffer_size=64)
         async with anyio.create_task_group() as group, receive:
             group.start_soon(self._pump_events, send)
-            await (
-                anyio.lowlevel.checkpoint()
-            )  # let the watcher register with the kernel before the first look
+            # Let the watcher register with the kernel before the first look.
+            await anyio.lowlevel.checkpoint()
             await self._sweep(Batch(), posts)
             task_status.started()
             while True:
                 batch = Batch()
-                with anyio.move_on_after(max(0.0, self._next_sweep - anyio.current_time())):
+                with anyio.CancelScope(deadline=self._next_sweep) as self._sleep:
                     batch = await receive.receive()
                 await self._sweep(batch, posts)
+
+    def _sweep_no_later_than(self, when: float) -> None:
+        """Bring the next look at the inbox forward to `when` (a post is due again then)."""
+        if when < self._next_sweep:
+            self._next_sweep = when
+            self._sleep.deadline = when
 
     async def _pump_events(self, send: MemoryObjectSendStream[Batch]) -> None:
         core = self.config.core
@@ -176,6 +205,8 @@ class Daemon:
         for candidate in due:
             posts.start_soon(self._process, candidate)
         self._next_sweep = min(self._next_sweep, next_due)
+        if not batch.paths:  # the periodic look: also finish filings a full disk interrupted
+            await self._handler.finish_unfiled(skip=self._inbox.in_flight_stems)
 
     async def _process(self, candidate: Candidate) -> None:
         retry_at = None
@@ -186,14 +217,16 @@ class Daemon:
                 async with self.platforms.lease() as lease:
                     with structlog.contextvars.bound_contextvars(post=candidate.stem):
                         result = await self._handler.handle(candidate, lease)
-            if isinstance(result, Retry) or result is None:
-                retry_at = anyio.current_time() + self.config.core.rescan_seconds
+            if isinstance(result, Later):
+                retry_at = anyio.current_time() + max(0.0, result.at - time.time())
         except Exception:  # a bug handling one post must not take the daemon down
             # Not retried on its own: it may have been published already. A restart retries it.
             log.exception("post.crashed", post=candidate.stem)
             retry_at = float("inf")
         finally:
             self._inbox.finished(candidate, retry_at)
+            if retry_at is not None:
+                self._sweep_no_later_than(retry_at)
 
     async def _apply_config(self, config: ApplicationConfig | None) -> None:
         if config is None:

@@ -44,8 +44,9 @@ def make_image(path: Path, size: tuple[int, int] = (64, 48), image_format: str =
     return path
 
 
-def write_post(inbox: Path, stem: str, caption: str = "A caption", suffix: str = ".jpg") -> Path:
-    """Drop an image and its caption, the caption last; returns the image's path."""
+def write_post(inbox: Path, stem: str, caption: str | None = None, suffix: str = ".jpg") -> Path:
+    """Drop an image and its caption (by default one naming the stem), the caption last."""
+    caption = f"A caption for {stem}" if caption is None else caption
     image = make_image(
         inbox / f"{stem}{suffix}", image_format="PNG" if suffix == ".png" else "JPEG"
     )
@@ -71,6 +72,11 @@ def write_config(folder: Path, platforms: dict[str, Any] | None = None, **core: 
     path.write_text(yaml.safe_dump(settings, sort_keys=False), encoding="utf-8")
     (folder / "inbox").mkdir(exist_ok=True)
     return path
+
+
+def inbox_files(folder: Path) -> list[str]:
+    """The names of the posts' files left in the inbox (not dropcast's hidden lock file)."""
+    return sorted(p.name for p in (folder / "inbox").iterdir() if not p.name.startswith("."))
 
 
 def archived(folder: Path) -> list[Path]:

@@ -12,7 +12,15 @@ import pytest
 from PIL import Image
 
 from daemon.publishers.base import Registry
-from tests.conftest import archived, make_image, running_daemon, wait_for, write_config, write_post
+from tests.conftest import (
+    archived,
+    inbox_files,
+    make_image,
+    running_daemon,
+    wait_for,
+    write_config,
+    write_post,
+)
 from tests.fakes.publishers import RECEIVED
 
 
@@ -247,7 +255,7 @@ async def test_a_file_written_in_place_waits_for_settle_seconds(
         write_post(tmp_path / "inbox", "unsettled")
         await anyio.sleep(1.5)
         assert RECEIVED == {}
-    assert sorted(p.name for p in (tmp_path / "inbox").iterdir()) == [
+    assert inbox_files(tmp_path) == [
         "unsettled.jpg",
         "unsettled.txt",
     ]

@@ -11,7 +11,7 @@ from structlog.testing import capture_logs
 
 from daemon.config import load_config
 from daemon.publishers.base import Registry
-from tests.conftest import archived, running_daemon, wait_for, write_config, write_post
+from tests.conftest import archived, inbox_files, running_daemon, wait_for, write_config, write_post
 from tests.fakes.publishers import OCCUPANCY, RECEIVED
 
 
@@ -47,14 +47,16 @@ async def test_dropped_pair_is_published_and_archived(tmp_path: Path, registry: 
     assert record["platforms"] == {
         "recording": {
             "ok": True,
+            "state": "sent",
             "id": "recording-1",
             "url": None,
             "attempts": 1,
             "duration_ms": record["platforms"]["recording"]["duration_ms"],
             "error": None,
+            "notes": [],
         }
     }
-    assert list((tmp_path / "inbox").iterdir()) == []
+    assert inbox_files(tmp_path) == []
 
 
 async def test_posts_already_in_the_inbox_are_published_at_start(
@@ -174,7 +176,7 @@ async def test_a_post_no_platform_accepts_is_retried_then_moved_to_failed(
 ) -> None:
     """With every platform failing, the post stays in the inbox, is retried, and after max_attempts goes to failed/."""
     platforms = {"recording": {"enabled": True, "behaviour": "fail"}}
-    config = write_config(tmp_path, platforms, rescan_seconds=0.3, max_attempts=3)
+    config = write_config(tmp_path, platforms, retry_delays=[0.2], max_attempts=3)
     async with running_daemon(config, registry):
         write_post(tmp_path / "inbox", "doomed")
         await wait_for(lambda: "doomed.result.json" in failed_files(tmp_path), what="failed/")
@@ -197,7 +199,7 @@ async def test_a_failed_post_stays_in_the_inbox_until_the_next_attempt(
         content = image.read_bytes()
         await wait_for(lambda: len(RECEIVED["recording"]) == 1, what="the first attempt")
         await anyio.sleep(0.5)
-    assert sorted(p.name for p in (tmp_path / "inbox").iterdir()) == ["later.jpg", "later.txt"]
+    assert inbox_files(tmp_path) == ["later.jpg", "later.txt"]
     assert image.read_bytes() == content
     assert len(RECEIVED["recording"]) == 1
 
@@ -210,7 +212,7 @@ async def test_posts_in_flight_are_bounded_by_max_concurrent_posts(
     config = write_config(tmp_path, platforms, max_concurrent_posts=2)
     async with running_daemon(config, registry):
         for number in range(6):
-            write_post(tmp_path / "inbox", f"burst-{number}")
+            write_post(tmp_path / "inbox", f"burst-{number}", f"Caption {number}")
         await wait_for(lambda: len(archived(tmp_path)) == 18, within=20, what="all six posts")
     assert OCCUPANCY.peak == 2
     assert sorted(post.stem for post in RECEIVED["recording"]) == [f"burst-{n}" for n in range(6)]

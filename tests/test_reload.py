@@ -12,7 +12,7 @@ import yaml
 from structlog.testing import capture_logs
 
 from daemon.publishers.base import Registry
-from tests.conftest import archived, running_daemon, wait_for, write_config, write_post
+from tests.conftest import archived, inbox_files, running_daemon, wait_for, write_config, write_post
 from tests.fakes.publishers import RECEIVED
 
 
@@ -161,5 +161,5 @@ async def test_a_post_still_hanging_after_the_grace_period_stays_in_the_inbox(
             write_post(tmp_path / "inbox", "stuck")
             await wait_for(lambda: RECEIVED["recording"], what="publishing to start")
             daemon.stop()
-    assert sorted(p.name for p in (tmp_path / "inbox").iterdir()) == ["stuck.jpg", "stuck.txt"]
+    assert inbox_files(tmp_path) == ["stuck.jpg", "stuck.txt"]
     assert archived(tmp_path) == []

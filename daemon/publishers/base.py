@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from importlib.metadata import entry_points
 from pathlib import Path
 from types import ModuleType
-from typing import ClassVar, Generic, TypeVar
+from typing import ClassVar, Generic, Literal, TypeVar
 
 from daemon.post import Post
 from daemon.settings import PlatformSettings
@@ -36,6 +36,7 @@ class PublishResult:
     error: str | None = None
     attempts: int = 1
     duration_ms: int = 0
+    notes: tuple[str, ...] = ()  # what the owner should know, e.g. "image resized to fit"
 
     @classmethod
     def failure(cls, error: str, *, attempts: int = 1) -> PublishResult:
@@ -52,11 +53,20 @@ class PublisherContext:
 SettingsT = TypeVar("SettingsT", bound=PlatformSettings)
 
 
+ResendPolicy = Literal["safe", "check", "never"]
+
+
 class Publisher(ABC, Generic[SettingsT]):
-    """One platform. Subclasses set `platform_name` and `settings_model` and implement `publish`."""
+    """One platform. Subclasses set `platform_name` and `settings_model` and implement `publish`.
+
+    `resend_after_unknown` says what to do when dropcast died after sending a post here but
+    before the answer came: "safe" (sending again does no harm: send), "check" (ask the
+    platform with `find_published`), or "never" (leave it to `dropcast retry`).
+    """
 
     platform_name: ClassVar[str]
     settings_model: ClassVar[type[PlatformSettings]] = PlatformSettings
+    resend_after_unknown: ClassVar[ResendPolicy] = "never"
 
     def __init__(self, settings: SettingsT, context: PublisherContext) -> None:
         self.settings = settings
@@ -69,6 +79,10 @@ class Publisher(ABC, Generic[SettingsT]):
     @abstractmethod
     async def publish(self, post: Post) -> PublishResult:
         """Publish `post`; return a result (raise only for the unexpected)."""
+
+    async def find_published(self, post: Post) -> PublishResult | None:
+        """For "check" platforms: the post if the platform already has it, else None."""
+        return None
 
     async def check_connection(self) -> str:
         """Reach the platform as `dropcast check --connect` does; return what was found."""

@@ -36,6 +36,7 @@ class PreviewPublisher(Publisher[PreviewSettings]):
 
     platform_name = "preview"
     settings_model = PreviewSettings
+    resend_after_unknown = "safe"  # at worst the gallery shows the post twice
 
     def __init__(self, settings: PreviewSettings, context: PublisherContext) -> None:
         super().__init__(settings, context)

@@ -1,0 +1,416 @@
+"""The ledger: what happened to every post on every platform, kept in SQLite so it survives crashes.
+
+One row per post (its identity, a SHA-256 of the image and caption, its stem and files) and
+one per delivery of a post to a platform: `pending` (a request is about to be made), `sent` (the
+platform accepted it), `failed`, or `unknown` (dropcast died between `pending` and an answer).
+Every change is committed before the next step, so after a crash the ledger says exactly
+which platforms already have a post; a platform that has it is never sent it again.
+
+The database runs in WAL mode with `synchronous=FULL`: a committed change survives a power
+cut, and `dropcast status` or `retry` can read while the daemon writes.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from enum import StrEnum
+from functools import partial
+from pathlib import Path
+from typing import Any, Concatenate, ParamSpec, TypeVar
+
+import anyio
+
+from daemon.publishers.base import PublishResult
+
+SCHEMA_VERSION = 1
+_SCHEMA = """
+CREATE TABLE posts (
+    id INTEGER PRIMARY KEY,
+    identity TEXT NOT NULL,
+    stem TEXT NOT NULL,
+    files TEXT NOT NULL,                -- JSON list of the post's paths in the inbox
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt_at REAL,               -- wall-clock time before which it is not tried again
+    outcome TEXT,                       -- set once decided: published, partial, failed, duplicate
+    error TEXT,                         -- why it failed or was rejected
+    duplicate_of INTEGER REFERENCES posts (id),
+    filing TEXT,                        -- JSON: where its files go (set with the outcome)
+    filed_at REAL,                      -- when they got there
+    record_path TEXT
+);
+CREATE INDEX posts_by_identity ON posts (identity);
+CREATE INDEX posts_by_stem ON posts (stem);
+CREATE TABLE deliveries (
+    post_id INTEGER NOT NULL REFERENCES posts (id),
+    platform TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('pending', 'sent', 'failed', 'unknown')),
+    remote_id TEXT,
+    url TEXT,
+    error TEXT,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    duration_ms INTEGER NOT NULL DEFAULT 0,
+    notes TEXT NOT NULL DEFAULT '[]',   -- JSON list of notes from the platform
+    updated_at REAL NOT NULL,
+    PRIMARY KEY (post_id, platform)
+);
+"""
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+def ledger_path(state_dir: Path) -> Path:
+    return state_dir / "dropcast.db"
+
+
+class LedgerError(Exception):
+    """Raised when the ledger database cannot be opened: damaged, or from a newer dropcast."""
+
+
+class DeliveryState(StrEnum):
+    PENDING = "pending"
+    SENT = "sent"
+    FAILED = "failed"
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One platform's part in one post."""
+
+    platform: str
+    state: DeliveryState
+    remote_id: str | None
+    url: str | None
+    error: str | None
+    attempts: int
+    duration_ms: int
+    notes: tuple[str, ...] = ()
+
+    def as_result(self) -> PublishResult:
+        return PublishResult(
+            ok=self.state is DeliveryState.SENT,
+            remote_id=self.remote_id,
+            url=self.url,
+            error=self.error,
+            attempts=self.attempts,
+            duration_ms=self.duration_ms,
+            notes=self.notes,
+        )
+
+
+@dataclass(frozen=True)
+class PostRow:
+    """A post as the ledger knows it."""
+
+    id: int
+    identity: str
+    stem: str
+    files: tuple[Path, ...]
+    created_at: float
+    attempts: int
+    next_attempt_at: float | None
+    outcome: str | None
+    error: str | None
+    duplicate_of: int | None
+    filing: dict[str, Any] | None
+    filed_at: float | None
+    record_path: Path | None
+
+    @property
+    def decided(self) -> bool:
+        return self.outcome is not None
+
+
+class Ledger:
+    """The SQLite ledger. Blocking: the daemon calls it through `AsyncLedger`."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._db = sqlite3.connect(
+                path, isolation_level=None, check_same_thread=False, timeout=30
+            )
+            self._db.row_factory = sqlite3.Row
+            self._prepare()
+        except sqlite3.DatabaseError as error:
+            raise LedgerError(
+                f"{path}: the ledger database is damaged ({error}). Nothing in the inbox was "
+                "touched. Move the file aside to start a new ledger (dropcast then no longer "
+                "knows which platforms already have the posts still in the inbox)."
+            ) from None
+
+    def _prepare(self) -> None:
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.execute("PRAGMA foreign_keys=ON")
+        if self._db.execute("PRAGMA quick_check").fetchone()[0] != "ok":
+            raise sqlite3.DatabaseError("quick_check failed")
+        with self._transaction():
+            self._db.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+            row = self._db.execute("SELECT version FROM schema_version").fetchone()
+            version = 0 if row is None else int(row[0])
+            if version > SCHEMA_VERSION:
+                raise LedgerError(
+                    f"{self.path}: the ledger was written by a newer dropcast (schema {version}, "
+                    f"this one knows {SCHEMA_VERSION}); upgrade dropcast"
+                )
+            if version == 0:
+                for statement in _SCHEMA.split(";"):
+                    if statement.strip():
+                        self._db.execute(statement)
+                self._db.execute("INSERT INTO schema_version VALUES (?)", (SCHEMA_VERSION,))
+
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    def close(self) -> None:
+        self._db.close()
+
+    # --- posts -----------------------------------------------------------------------
+
+    def open_post(self, identity: str, stem: str, files: list[Path]) -> PostRow:
+        """The not yet filed row for these files with this content, or a new one."""
+        row = self._db.execute(
+            "SELECT * FROM posts WHERE identity = ? AND files = ? AND filed_at IS NULL "
+            "ORDER BY id DESC LIMIT 1",
+            (identity, _paths_json(files)),
+        ).fetchone()
+        now = time.time()
+        with self._transaction():
+            if row is None:
+                cursor = self._db.execute(
+                    "INSERT INTO posts (identity, stem, files, created_at, updated_at) VALUES (?, ?, ?, ?, ?)",
+                    (identity, stem, _paths_json(files), now, now),
+                )
+                post_id = int(cursor.lastrowid or 0)
+            else:
+                post_id = int(row["id"])
+                self._db.execute("UPDATE posts SET updated_at = ? WHERE id = ?", (now, post_id))
+        return self.post(post_id)
+
+    def post(self, post_id: int) -> PostRow:
+        row = self._db.execute("SELECT * FROM posts WHERE id = ?", (post_id,)).fetchone()
+        if row is None:
+            raise KeyError(post_id)
+        return _post_row(row)
+
+    def earlier_delivered(self, identity: str, post_id: int) -> PostRow | None:
+        """Another post with this identity that a platform has (or may have) accepted, or an
+        earlier one still on its way (two copies dropped at once must not both be sent)."""
+        row = self._db.execute(
+            "SELECT * FROM posts p WHERE p.identity = ? AND p.id != ? AND ("
+            "  EXISTS (SELECT 1 FROM deliveries d WHERE d.post_id = p.id"
+            "          AND d.state IN ('sent', 'pending', 'unknown'))"
+            "  OR (p.id < ? AND p.outcome IS NULL)"
+            ") ORDER BY p.id LIMIT 1",
+            (identity, post_id, post_id),
+        ).fetchone()
+        return None if row is None else _post_row(row)
+
+    def record_attempt(self, post_id: int, next_attempt_at: float | None) -> PostRow:
+        """One more attempt at the post; if it will be tried again, not before `next_attempt_at`."""
+        with self._transaction():
+            self._db.execute(
+                "UPDATE posts SET attempts = attempts + 1, next_attempt_at = ?, updated_at = ? WHERE id = ?",
+                (next_attempt_at, time.time(), post_id),
+            )
+        return self.post(post_id)
+
+    def decide(
+        self,
+        post_id: int,
+        outcome: str,
+        filing: dict[str, Any],
+        *,
+        error: str | None = None,
+        duplicate_of: int | None = None,
+    ) -> PostRow:
+        """Record the outcome and where the files go, before any file moves."""
+        with self._transaction():
+            self._db.execute(
+                "UPDATE posts SET outcome = ?, filing = ?, error = COALESCE(?, error), "
+                "duplicate_of = ?, next_attempt_at = NULL, updated_at = ? WHERE id = ?",
+                (outcome, json.dumps(filing), error, duplicate_of, time.time(), post_id),
+            )
+        return self.post(post_id)
+
+    def filed(self, post_id: int, record_path: Path) -> None:
+        """The post's files and its record are where `decide` said."""
+        now = time.time()
+        with self._transaction():
+            self._db.execute(
+                "UPDATE posts SET filed_at = ?, record_path = ?, updated_at = ? WHERE id = ?",
+                (now, str(record_path), now, post_id),
+            )
+
+    def set_outcome(self, post_id: int, outcome: str) -> None:
+        """After `retry`: the outcome of a post already in the archive."""
+        with self._transaction():
+            self._db.execute(
+                "UPDATE posts SET outcome = ?, updated_at = ? WHERE id = ?",
+                (outcome, time.time(), post_id),
+            )
+
+    def unfiled(self) -> list[PostRow]:
+        """Posts decided but not (completely) filed: a crash came between the two."""
+        rows = self._db.execute(
+            "SELECT * FROM posts WHERE outcome IS NOT NULL AND filing IS NOT NULL AND filed_at IS NULL"
+        )
+        return [_post_row(row) for row in rows]
+
+    def recent(self, limit: int) -> list[PostRow]:
+        rows = self._db.execute("SELECT * FROM posts ORDER BY id DESC LIMIT ?", (limit,))
+        return [_post_row(row) for row in rows]
+
+    def by_stem(self, stem: str) -> list[PostRow]:
+        """Archived posts named `stem` (their inbox name or archive name), newest first."""
+        rows = self._db.execute(
+            "SELECT * FROM posts WHERE filed_at IS NOT NULL AND (stem = ? OR json_extract(filing, '$.stem') = ?) "
+            "ORDER BY id DESC",
+            (stem, stem),
+        )
+        return [_post_row(row) for row in rows]
+
+    def retryable(self) -> list[PostRow]:
+        """Archived posts with a platform that failed or whose answer is unknown."""
+        rows = self._db.execute(
+            "SELECT DISTINCT p.* FROM posts p JOIN deliveries d ON d.post_id = p.id "
+            "WHERE p.filed_at IS NOT NULL AND p.outcome IN ('partial', 'published') "
+            "AND d.state IN ('failed', 'unknown') ORDER BY p.id"
+        )
+        return [_post_row(row) for row in rows]
+
+    # --- deliveries --------------------------------------------------------------------
+
+    def deliveries(self, post_id: int) -> dict[str, Delivery]:
+        rows = self._db.execute(
+            "SELECT * FROM deliveries WHERE post_id = ? ORDER BY platform", (post_id,)
+        )
+        return {row["platform"]: _delivery(row) for row in rows}
+
+    def mark_pending(self, post_id: int, platform: str) -> None:
+        """A request to `platform` is about to be made."""
+        self._set_delivery(post_id, platform, DeliveryState.PENDING, None, add_attempts=1)
+
+    def mark_result(self, post_id: int, platform: str, result: PublishResult) -> None:
+        """`platform` answered: sent, or failed."""
+        state = DeliveryState.SENT if result.ok else DeliveryState.FAILED
+        self._set_delivery(post_id, platform, state, result)
+
+    def mark_unknown(self, post_id: int, platform: str, error: str) -> None:
+        self._set_delivery(
+            post_id, platform, DeliveryState.UNKNOWN, PublishResult.failure(error, attempts=0)
+        )
+
+    def recover(self) -> int:
+        """At start: every `pending` delivery lost its answer in a crash; make it `unknown`."""
+        with self._transaction():
+            cursor = self._db.execute(
+                "UPDATE deliveries SET state = 'unknown', updated_at = ?, "
+                "error = 'dropcast stopped before the platform answered' WHERE state = 'pending'",
+                (time.time(),),
+            )
+        return cursor.rowcount
+
+    def _set_delivery(
+        self,
+        post_id: int,
+        platform: str,
+        state: DeliveryState,
+        result: PublishResult | None,
+        add_attempts: int = 0,
+    ) -> None:
+        remote_id, url, error = (
+            (None, None, None) if result is None else (result.remote_id, result.url, result.error)
+        )
+        duration_ms = 0 if result is None else result.duration_ms
+        notes = json.dumps([] if result is None else list(result.notes))
+        extra = 0 if result is None else max(0, result.attempts - 1)
+        with self._transaction():
+            self._db.execute(
+                "INSERT INTO deliveries (post_id, platform, state, remote_id, url, error, attempts, "
+                "duration_ms, notes, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (post_id, platform) DO UPDATE SET notes = excluded.notes, "
+                "state = excluded.state, remote_id = COALESCE(excluded.remote_id, remote_id), "
+                "url = COALESCE(excluded.url, url), error = excluded.error, "
+                "attempts = attempts + ?, duration_ms = excluded.duration_ms, updated_at = excluded.updated_at",
+                (
+                    post_id,
+                    platform,
+                    str(state),
+                    remote_id,
+                    url,
+                    error,
+                    add_attempts + extra,
+                    duration_ms,
+                    notes,
+                    time.time(),
+                    add_attempts + extra,
+                ),
+            )
+
+
+class AsyncLedger:
+    """The ledger for the event loop: every call runs in a worker thread, one at a time."""
+
+    def __init__(self, ledger: Ledger) -> None:
+        self.ledger = ledger
+        self._limiter = anyio.CapacityLimiter(1)
+
+    async def run(
+        self, method: Callable[Concatenate[Ledger, P], T], *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        return await anyio.to_thread.run_sync(
+            partial(method, self.ledger, *args, **kwargs), limiter=self._limiter
+        )
+
+
+def _paths_json(files: list[Path]) -> str:
+    return json.dumps([str(path) for path in files])
+
+
+def _post_row(row: sqlite3.Row) -> PostRow:
+    return PostRow(
+        id=int(row["id"]),
+        identity=row["identity"],
+        stem=row["stem"],
+        files=tuple(Path(p) for p in json.loads(row["files"])),
+        created_at=float(row["created_at"]),
+        attempts=int(row["attempts"]),
+        next_attempt_at=row["next_attempt_at"],
+        outcome=row["outcome"],
+        error=row["error"],
+        duplicate_of=row["duplicate_of"],
+        filing=None if row["filing"] is None else json.loads(row["filing"]),
+        filed_at=row["filed_at"],
+        record_path=None if row["record_path"] is None else Path(row["record_path"]),
+    )
+
+
+def _delivery(row: sqlite3.Row) -> Delivery:
+    return Delivery(
+        platform=row["platform"],
+        state=DeliveryState(row["state"]),
+        remote_id=row["remote_id"],
+        url=row["url"],
+        error=row["error"],
+        attempts=int(row["attempts"]),
+        duration_ms=int(row["duration_ms"]),
+        notes=tuple(json.loads(row["notes"])),
+    )

@@ -1,0 +1,56 @@
+"""Platforms for crash tests, where dropcast runs as a separate process.
+
+They talk to the test through files in `folder`: each post received is a line in
+`<platform>.received`; with `hold: true` a platform writes `<platform>.entered` and then
+waits until `<platform>.release` exists, so the test can kill dropcast at an exact point.
+A subprocess finds them through the `dropcast.publishers` entry point that
+`tests/test_crash.py` declares, like any third-party platform.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import ClassVar
+
+import anyio
+
+from daemon.post import Post
+from daemon.publishers.base import Publisher, PublishResult, ResendPolicy
+from daemon.settings import PlatformSettings
+
+
+class GateSettings(PlatformSettings):
+    folder: Path
+    hold: bool = False
+    fail: bool = False
+
+
+class GatePublisher(Publisher[GateSettings]):
+    """Sending again after an unknown outcome is safe for this one."""
+
+    platform_name = "gate"
+    settings_model = GateSettings
+    resend_after_unknown: ClassVar[ResendPolicy] = "safe"
+
+    async def publish(self, post: Post) -> PublishResult:
+        folder = self.settings.folder
+        with (folder / f"{self.platform_name}.received").open("a", encoding="utf-8") as received:
+            received.write(f"{post.stem}\n")
+        if self.settings.hold:
+            (folder / f"{self.platform_name}.entered").touch()
+            while not (folder / f"{self.platform_name}.release").exists():  # noqa: ASYNC110 - a file from another process
+                await anyio.sleep(0.02)
+        if self.settings.fail:
+            return PublishResult.failure(f"{self.platform_name} is down")
+        return PublishResult(ok=True, remote_id=f"{self.platform_name}:{post.stem}")
+
+
+class QuickGatePublisher(GatePublisher):
+    platform_name = "gate_quick"
+
+
+class CarefulGatePublisher(GatePublisher):
+    """A platform where a second copy would be seen: never re-sent without `dropcast retry`."""
+
+    platform_name = "gate_careful"
+    resend_after_unknown = "never"
