@@ -1,0 +1,216 @@
+"""A real SMTP server for tests: aiosmtpd on 127.0.0.1, running in its own thread and loop.
+
+It speaks plain SMTP, STARTTLS or implicit TLS (with a certificate from a `trustme` CA),
+checks AUTH LOGIN / PLAIN against known users (a wrong password gets 535), and can
+misbehave on purpose: refuse some recipients, answer MAIL or DATA with a 4xx/5xx reply, or
+stall before answering. Every message it accepts is kept in `received`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from dataclasses import dataclass, field
+from email import policy
+from email.message import EmailMessage
+from email.parser import BytesParser
+from types import TracebackType
+from typing import Any, Literal
+
+import trustme
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
+
+Security = Literal["none", "starttls", "tls"]
+MECHANISMS = frozenset({"LOGIN", "PLAIN"})  # aiosmtpd's built-in AUTH mechanisms
+DATA_SIZE_LIMIT = 64 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class ReceivedMessage:
+    """One message the server accepted, as it arrived."""
+
+    mail_from: str
+    rcpt_tos: tuple[str, ...]
+    content: bytes
+    login: str | None
+    tls: bool
+
+    def parsed(self) -> EmailMessage:
+        """The message as a mailbox would store it: line ends are local, not SMTP's CRLF."""
+        content = self.content.replace(b"\r\n", b"\n")
+        message = BytesParser(policy=policy.default).parsebytes(content)
+        assert isinstance(message, EmailMessage)
+        return message
+
+
+@dataclass
+class Behaviour:
+    """What the server does; tests set it before (or while) the client talks to it."""
+
+    users: dict[str, str] = field(default_factory=dict)  # login -> password
+    auth_reply: str | None = None  # the answer to a wrong password (aiosmtpd's 535 if None)
+    refuse: dict[str, str] = field(default_factory=dict)  # recipient -> reply, "550 ..."
+    mail_replies: list[str] = field(default_factory=list)  # answers to MAIL, used up in order
+    data_replies: list[str] = field(default_factory=list)  # answers to DATA, used up in order
+    stall_seconds: float = 0.0  # wait before answering MAIL
+
+
+class _Controller(Controller):
+    """aiosmtpd's threaded controller, remembering each connection so `stop` can close it."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.connections: list[SMTP] = []
+
+    def factory(self) -> SMTP:
+        smtp: SMTP = super().factory()  # type: ignore[no-untyped-call]
+        self.connections.append(smtp)
+        return smtp
+
+
+class FakeSMTPServer:
+    """An SMTP server on 127.0.0.1:`port`; use it as a context manager (or start/stop)."""
+
+    def __init__(
+        self,
+        port: int,
+        *,
+        security: Security = "none",
+        certificate: trustme.LeafCert | None = None,
+        mechanisms: frozenset[str] = MECHANISMS,
+        behaviour: Behaviour | None = None,
+    ) -> None:
+        if security != "none" and certificate is None:
+            raise ValueError(f"security {security!r} needs a certificate")
+        self.port = port
+        self.security = security
+        self.behaviour = behaviour or Behaviour()
+        self.received: list[ReceivedMessage] = []
+        self.logins: list[tuple[str, str]] = []  # (mechanism, login) that succeeded
+        self.failed_logins: list[tuple[str, str]] = []
+        self.mail_commands = 0  # MAIL FROM commands seen: one per delivery attempt
+        self._controller = _Controller(
+            _Handler(self),
+            hostname="127.0.0.1",
+            port=port,
+            server_hostname="localhost",
+            data_size_limit=DATA_SIZE_LIMIT,
+            authenticator=self._authenticate,
+            auth_exclude_mechanism=sorted(MECHANISMS - mechanisms),
+            # aiosmtpd does not see implicit TLS as TLS for AUTH; _Handler enforces the login.
+            auth_require_tls=security == "starttls",
+            **self._tls_arguments(security, certificate),
+        )
+
+    def __enter__(self) -> FakeSMTPServer:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        self._controller.start()
+
+    def stop(self) -> None:
+        """Close every connection (also stalled ones) and the listener, then end the thread."""
+        loop = self._controller.loop
+        asyncio.run_coroutine_threadsafe(self._close_connections(), loop).result(timeout=10)
+        self._controller.stop()
+
+    async def _close_connections(self) -> None:
+        for smtp in self._controller.connections:
+            if smtp.transport is not None:
+                smtp.transport.close()
+        tasks = [task for task in asyncio.all_tasks() if task is not asyncio.current_task()]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    @staticmethod
+    def _tls_arguments(security: Security, certificate: trustme.LeafCert | None) -> dict[str, Any]:
+        if certificate is None or security == "none":
+            return {}
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        certificate.configure_cert(context)
+        if security == "tls":
+            return {"ssl_context": context}
+        return {"tls_context": context, "require_starttls": True}
+
+    def _authenticate(
+        self, server: SMTP, session: Session, envelope: Envelope, mechanism: str, data: Any
+    ) -> AuthResult:
+        assert isinstance(data, LoginPassword)
+        login = data.login.decode()
+        if login in self.behaviour.users and self.behaviour.users[login] == data.password.decode():
+            self.logins.append((mechanism, login))
+            return AuthResult(success=True, auth_data=data)
+        self.failed_logins.append((mechanism, login))
+        # handled=False: aiosmtpd answers `message`, or its own 535 when that is None.
+        return AuthResult(success=False, handled=False, message=self.behaviour.auth_reply)
+
+
+class _Handler:
+    """aiosmtpd's hooks; they run in the server's thread."""
+
+    def __init__(self, server: FakeSMTPServer) -> None:
+        self.server = server
+
+    async def handle_MAIL(  # noqa: N802 - aiosmtpd's hook names
+        self,
+        smtp: SMTP,
+        session: Session,
+        envelope: Envelope,
+        address: str,
+        mail_options: list[str],
+    ) -> str:
+        self.server.mail_commands += 1
+        behaviour = self.server.behaviour
+        await asyncio.sleep(behaviour.stall_seconds)
+        if behaviour.users and not session.authenticated:
+            return "530 5.7.0 Authentication required"
+        if behaviour.mail_replies:
+            return behaviour.mail_replies.pop(0)
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 OK"
+
+    async def handle_RCPT(  # noqa: N802
+        self,
+        smtp: SMTP,
+        session: Session,
+        envelope: Envelope,
+        address: str,
+        rcpt_options: list[str],
+    ) -> str:
+        refusal = self.server.behaviour.refuse.get(address)
+        if refusal is not None:
+            return refusal
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, smtp: SMTP, session: Session, envelope: Envelope) -> str:  # noqa: N802
+        behaviour = self.server.behaviour
+        if behaviour.data_replies:
+            return behaviour.data_replies.pop(0)
+        assert isinstance(envelope.content, bytes)
+        assert envelope.mail_from is not None
+        auth = session.auth_data
+        login = auth.login.decode() if isinstance(auth, LoginPassword) else None
+        self.server.received.append(
+            ReceivedMessage(
+                mail_from=envelope.mail_from,
+                rcpt_tos=tuple(envelope.rcpt_tos),
+                content=envelope.original_content or envelope.content,
+                login=login,
+                tls=smtp.transport is not None
+                and smtp.transport.get_extra_info("sslcontext") is not None,
+            )
+        )
+        return "250 2.0.0 Message accepted"

@@ -1,0 +1,224 @@
+"""The e-mail platform's settings, subject title, message layout and image shrinking (no server)."""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PIL import Image, ImageStat
+from pydantic import ValidationError
+
+from daemon.publishers._email_image import ImageTooLargeError, load_attachment, shrink_to_fit
+from daemon.publishers._email_message import TITLE_LIMIT, build_message, cut_on_word, title_of
+from daemon.publishers.email import EmailSettings
+from tests.conftest import make_image
+
+
+def settings(**values: Any) -> EmailSettings:
+    base: dict[str, Any] = {
+        "enabled": True,
+        "host": "smtp.example.com",
+        "sender": "me@example.com",
+        "recipients": ["post@example.com"],
+    }
+    return EmailSettings.model_validate({**base, **values})
+
+
+def problem(**values: Any) -> str:
+    with pytest.raises(ValidationError) as raised:
+        settings(**values)
+    return str(raised.value)
+
+
+@pytest.mark.parametrize(
+    ("caption", "title"),
+    [
+        ("Red sky", "Red sky"),
+        ("\n\n  Red sky  \nsecond line", "Red sky"),
+        ("word " * 15 + "end", "word " * 15 + "end"),  # 78 characters: kept whole
+        ("word " * 20, ("word " * 15).strip() + "…"),
+        ("x" * 100, "x" * 77 + "…"),
+        ("", "the-stem"),
+        (" \n\t\n", "the-stem"),
+    ],
+    ids=[
+        "short",
+        "first-non-blank-line",
+        "exactly-78",
+        "cut-at-word",
+        "one-long-word",
+        "empty",
+        "blank",
+    ],
+)
+def test_title_is_the_first_line_cut_on_a_word(caption: str, title: str) -> None:
+    """The title is the caption's first non-blank line, at most 78 characters, cut between words."""
+    assert title_of(caption, "the-stem") == title
+    assert len(title) <= TITLE_LIMIT
+
+
+def test_cut_on_word_never_exceeds_the_limit() -> None:
+    """Every cut of a long line of short and long words fits the limit exactly or under it."""
+    text = "Ünïcode wörds 🌅 and averyveryverylongwordthatgoesonandon " * 5
+    for limit in range(5, 90):
+        assert len(cut_on_word(text, limit)) <= limit
+
+
+@pytest.mark.parametrize(("security", "port"), [("starttls", 587), ("tls", 465), ("none", 25)])
+def test_port_defaults_to_the_one_for_the_security(security: str, port: int) -> None:
+    """Without `port`, starttls uses 587, tls 465 and none 25."""
+    assert settings(security=security).smtp_port == port
+
+
+def test_a_single_recipient_may_be_a_plain_string() -> None:
+    """`recipients: post@example.com` is a list of one."""
+    assert settings(recipients="post@example.com").recipients == ("post@example.com",)
+
+
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        ({"subject": "{title} {caption}"}, "unknown field {caption}"),
+        ({"subject": "{0}"}, "unknown field {0}"),
+        ({"body": "{caption} {user.password}"}, "unknown field {user.password}"),
+        ({"subject": "{title"}, "a literal brace is written {{ or }}"),
+        ({"subject": "{title:d}"}, "cannot be filled in"),
+        ({"username": "me"}, "username and password go together"),
+        ({"password": "secret"}, "username and password go together"),
+        ({"sender": "not an address"}, "is not an e-mail address"),
+        ({"recipients": ["a@b.c", "a@b.c\nBcc: x@y.z"]}, "is not an e-mail address"),
+        ({"recipients": []}, "at least 1 item"),
+        ({"sender": "mé@exämple.com"}, "write the address in ASCII"),
+        ({"ca_file": "/nonexistent/ca.pem"}, "no such file: /nonexistent/ca.pem"),
+        ({"security": "ssl"}, "'starttls', 'tls' or 'none'"),
+        ({"max_attachment_mb": 0}, "greater than 0"),
+    ],
+    ids=[
+        "subject-field",
+        "positional-field",
+        "attribute-field",
+        "open-brace",
+        "bad-format",
+        "username-alone",
+        "password-alone",
+        "bad-sender",
+        "header-injection",
+        "no-recipients",
+        "non-ascii-address",
+        "missing-ca-file",
+        "unknown-security",
+        "zero-limit",
+    ],
+)
+def test_bad_settings_are_refused_with_the_reason(values: dict[str, Any], expected: str) -> None:
+    """Settings that could not work are refused when the config is loaded, saying why."""
+    assert expected in problem(**values)
+
+
+def test_a_named_sender_is_accepted_and_its_address_used_for_the_envelope() -> None:
+    """`sender: Name <me@example.com>` is the From header; the envelope uses the bare address."""
+    assert settings(sender="Dropcast <me@example.com>").sender_address == "me@example.com"
+
+
+def _attachment(tmp_path: Path) -> Any:
+    return load_attachment(make_image(tmp_path / "a.jpg"), 10_000_000)
+
+
+def test_the_plain_layout_is_text_then_the_attachment(tmp_path: Path) -> None:
+    """Without html the message is multipart/mixed: the text part, then the image attachment."""
+    now = datetime.now().astimezone()
+    message = build_message(settings(), "a", "Caption", _attachment(tmp_path), now)
+    assert message.get_content_type() == "multipart/mixed"
+    assert [part.get_content_type() for part in message.iter_parts()] == [
+        "text/plain",
+        "image/jpeg",
+    ]
+
+
+def test_the_html_layout_keeps_the_image_a_top_level_part(tmp_path: Path) -> None:
+    """With html the message is related[alternative[text, html], image]."""
+    now = datetime.now().astimezone()
+    message = build_message(settings(html=True), "a", "Caption", _attachment(tmp_path), now)
+    layout = [
+        (part.get_content_type(), [p.get_content_type() for p in part.iter_parts()])
+        for part in message.iter_parts()
+    ]
+    assert message.get_content_type() == "multipart/related"
+    assert layout == [("multipart/alternative", ["text/plain", "text/html"]), ("image/jpeg", [])]
+
+
+def test_a_newline_in_the_stem_does_not_break_the_subject(tmp_path: Path) -> None:
+    """File names may hold line breaks; the subject and file name stay on one line."""
+    now = datetime.now().astimezone()
+    message = build_message(
+        settings(subject="{stem}"), "two\nlines", "", _attachment(tmp_path), now
+    )
+    assert message["Subject"] == "two lines"
+    assert b"\nlines" not in message.as_bytes()
+
+
+def test_a_small_image_is_attached_as_it_is(tmp_path: Path) -> None:
+    """An image under the limit is sent byte for byte, not resized."""
+    image = make_image(tmp_path / "small.png", image_format="PNG")
+    attachment = load_attachment(image, 10_000_000)
+    assert attachment.data == image.read_bytes()
+    assert attachment.resized_from is None
+    assert (attachment.content_type, attachment.filename) == ("image/png", "small.png")
+
+
+def test_shrinking_lowers_quality_then_size_until_it_fits() -> None:
+    """A noisy image far over the limit comes out as a smaller JPEG within it."""
+    noise = Image.frombytes("RGB", (800, 600), os.urandom(800 * 600 * 3))
+    data, quality, size = shrink_to_fit(noise, 60_000)
+    assert len(data) <= 60_000
+    assert size[0] < 800
+    assert size[0] / size[1] == pytest.approx(800 / 600, rel=0.01)
+    assert quality in (85, 75, 65, 55)
+    with Image.open(io.BytesIO(data)) as decoded:
+        assert (decoded.format, decoded.size) == ("JPEG", size)
+
+
+def test_transparent_areas_become_white_when_shrunk(tmp_path: Path) -> None:
+    """A transparent PNG over the limit is re-encoded as JPEG on white, not on black."""
+    side = 400
+    pixels = Image.frombytes("RGB", (side, side), os.urandom(side * side * 3))
+    pixels.putalpha(0)  # noise nobody can see: a large PNG of a fully transparent picture
+    image = tmp_path / "clear.png"
+    pixels.save(image, "PNG")
+    attachment = load_attachment(image, 100_000)
+    assert attachment.resized_from == image.stat().st_size
+    assert attachment.content_type == "image/jpeg"
+    with Image.open(io.BytesIO(attachment.data)) as decoded:
+        [(darkest, _)] = ImageStat.Stat(decoded.convert("L")).extrema
+        assert darkest >= 250
+
+
+def test_an_image_that_cannot_fit_says_to_raise_the_limit() -> None:
+    """When even a small JPEG is too large, the error names max_attachment_mb."""
+    noise = Image.frombytes("RGB", (640, 640), os.urandom(640 * 640 * 3))
+    with pytest.raises(ImageTooLargeError, match="raise max_attachment_mb"):
+        shrink_to_fit(noise, 1_000)
+
+
+def test_the_module_loads_without_aiosmtplib_and_leaves_stdlib_email_alone() -> None:
+    """Importing every publisher imports no aiosmtplib, and `email` is still the standard library's."""
+    code = (
+        "import sys\n"
+        "from daemon.publishers.base import Registry\n"
+        "registry = Registry.discover(packages=('daemon.publishers.email',), entry_point_group=None)\n"
+        "assert registry.names == ['email'], registry.names\n"
+        "import email.message\n"
+        "assert 'daemon' not in email.message.__file__, email.message.__file__\n"
+        "assert email.message.EmailMessage\n"
+        "assert 'aiosmtplib' not in sys.modules, 'aiosmtplib was imported'\n"
+    )
+    completed = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=False
+    )
+    assert completed.returncode == 0, completed.stderr
