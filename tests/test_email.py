@@ -423,6 +423,10 @@ async def test_an_image_over_the_limit_is_sent_as_a_smaller_jpeg(
     [event] = [log for log in logs if log["event"] == "email.image_resized"]
     assert event["original_bytes"] == image.stat().st_size
     assert event["sent_bytes"] == len(data)
+    [note] = result.notes  # the result record says it was resized
+    assert note.startswith(
+        f"image re-encoded to fit max_attachment_mb: {image.stat().st_size:,} bytes"
+    )
 
 
 async def test_html_shows_the_image_inline(serve: Serve, publisher: Any, tmp_path: Path) -> None:

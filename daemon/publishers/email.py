@@ -10,6 +10,7 @@ when a message is sent, so a disabled platform costs nothing.
 from __future__ import annotations
 
 import ssl
+from dataclasses import replace
 from datetime import datetime
 from email import policy
 from email.utils import parseaddr
@@ -155,7 +156,7 @@ class EmailPublisher(Publisher[EmailSettings]):
         except GaveUpError as error:
             problem = diagnose(error.error, self.settings).message
             return PublishResult.failure(problem, attempts=error.attempts)
-        return _result(message_id, delivery, attempts)
+        return replace(_result(message_id, delivery, attempts), notes=_resize_notes(attachment))
 
     async def check_connection(self) -> str:
         session = self._open_session(await self._tls_context())
@@ -212,6 +213,16 @@ def _log_resize(attachment: Attachment) -> None:
             size=list(attachment.size),
             quality=attachment.quality,
         )
+
+
+def _resize_notes(attachment: Attachment) -> tuple[str, ...]:
+    if attachment.resized_from is None:
+        return ()
+    width, height = attachment.size
+    return (
+        f"image re-encoded to fit max_attachment_mb: {attachment.resized_from:,} bytes → "
+        f"{len(attachment.data):,} bytes ({width}x{height}, JPEG quality {attachment.quality})",
+    )
 
 
 def _result(message_id: str, delivery: Delivery, attempts: int) -> PublishResult:
