@@ -169,8 +169,9 @@ async def _retry(config: ApplicationConfig, registry: Registry, stem: str | None
     finally:
         await platforms.aclose()
         ledger.close()
-    if stem is not None and not rows:
-        print(f"{stem}: nothing to retry (no archived post by that name needs it)")
+    if not rows:
+        who = f"{stem}: " if stem else ""
+        print(f"{who}nothing to retry: no archived post{' by that name' * bool(stem)} needs it")
     return EXIT_OK if complete else EXIT_FAILURE
 
 

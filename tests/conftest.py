@@ -29,6 +29,7 @@ def anyio_backend() -> str:
 @pytest.fixture(autouse=True)
 def _fresh_fakes() -> None:
     fake_publishers.RECEIVED.clear()
+    fake_publishers.RECEIVED_AT.clear()
     fake_publishers.BARRIER.__init__()  # type: ignore[misc]
     fake_publishers.OCCUPANCY.__init__()  # type: ignore[misc]
 

@@ -309,3 +309,35 @@ def test_a_damaged_ledger_stops_dropcast_before_it_touches_the_inbox(dropcast: D
         "kept.txt",
     ]
     assert dropcast.received("gate") == []
+
+
+def test_retry_sends_a_partial_post_to_the_platform_that_failed(dropcast: Dropcast) -> None:
+    """`dropcast retry STEM`, with the daemon running, sends only to the failed platform and updates the record in place."""
+    dropcast.configure(gate_quick={}, gate={"fail": True})
+    dropcast.start()
+    drop(dropcast.inbox, "half")
+    dropcast.wait_for_event("post.published")
+    before = record(dropcast, "half")
+    assert before["outcome"] == "partial"
+    assert before["platforms"]["gate"]["error"] == "gate is down"
+    dropcast.configure(gate_quick={}, gate={})  # the platform is back
+    retried = run_command(dropcast, "retry", "half")
+    listed = run_command(dropcast, "status", "--json")
+    dropcast.stop()
+    assert retried.returncode == 0, retried.stderr
+    assert retried.stdout.strip() == "half: published (gate: sent)"
+    assert dropcast.received("gate") == ["half", "half"]
+    assert dropcast.received("gate_quick") == ["half"]
+    after = record(dropcast, "half")
+    assert after["outcome"] == "published"
+    assert after["platforms"]["gate"]["state"] == "sent"
+    assert after["platforms"]["gate"]["attempts"] == 2
+    assert after["platforms"]["gate_quick"] == before["platforms"]["gate_quick"]
+    assert json.loads(listed.stdout)[0]["outcome"] == "published"
+
+
+def test_retry_all_with_nothing_to_do_says_so(dropcast: Dropcast) -> None:
+    """`dropcast retry --all` with every post published does nothing and exits 0."""
+    dropcast.configure(gate={})
+    result = run_command(dropcast, "retry", "--all")
+    assert (result.returncode, result.stdout) == (0, "nothing to retry: no archived post needs it\n")

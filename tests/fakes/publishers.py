@@ -6,6 +6,7 @@ Each is configured in `config.yaml` like a real platform; what it received is ke
 
 from __future__ import annotations
 
+import time
 from collections import defaultdict
 from typing import Literal
 
@@ -17,6 +18,7 @@ from daemon.publishers.base import Publisher, PublishResult
 from daemon.settings import PlatformSettings
 
 RECEIVED: defaultdict[str, list[Post]] = defaultdict(list)
+RECEIVED_AT: defaultdict[str, list[float]] = defaultdict(list)  # time.monotonic() of each
 
 
 class Occupancy:
@@ -40,6 +42,7 @@ OCCUPANCY = Occupancy()
 class RecordingSettings(PlatformSettings):
     label: str = "recording"
     behaviour: Literal["ok", "fail", "raise", "hang"] = "ok"
+    fail_first: int = 0  # refuse this many posts before behaving as `behaviour` says
     delay: float = 0.0
     token: SecretStr | None = None
 
@@ -52,12 +55,15 @@ class RecordingPublisher(Publisher[RecordingSettings]):
 
     async def publish(self, post: Post) -> PublishResult:
         RECEIVED[self.settings.label].append(post)
+        RECEIVED_AT[self.settings.label].append(time.monotonic())
         OCCUPANCY.enter()
         try:
             await anyio.sleep(self.settings.delay)
         finally:
             OCCUPANCY.leave()
         behaviour = self.settings.behaviour
+        if len(RECEIVED[self.settings.label]) <= self.settings.fail_first:
+            behaviour = "fail"
         if behaviour == "hang":
             await anyio.sleep_forever()
         if behaviour == "raise":
