@@ -24,6 +24,7 @@ from daemon.lock import InboxLockedError
 from daemon.logging import configure_logging
 from daemon.platforms import ActivePlatforms
 from daemon.publishers.base import PublisherContext, Registry, RegistryError
+from daemon.secrets import REDACTOR
 from daemon.status import describe, needs_attention, render_table
 
 EXIT_OK, EXIT_FAILURE = 0, 1
@@ -92,6 +93,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         registry = Registry.discover()
         config = load_config(config_path, registry)
+        REDACTOR.replace_secrets(config.secrets)  # for every command, not only the daemon
     except (ConfigError, RegistryError) as error:
         if arguments.command == "health":
             print(f"unhealthy: the config is not valid: {error}".splitlines()[0])

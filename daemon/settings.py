@@ -60,4 +60,6 @@ def describe_issue(kind: str, message: str) -> str:
         return "unknown key (a typo?)"
     if kind == "missing":
         return "required key is missing"
+    if kind == "value_error":  # a validator's own words already say what was expected
+        return message.removeprefix("Value error, ")
     return f"expected something else: {message}"

@@ -340,4 +340,7 @@ def test_retry_all_with_nothing_to_do_says_so(dropcast: Dropcast) -> None:
     """`dropcast retry --all` with every post published does nothing and exits 0."""
     dropcast.configure(gate={})
     result = run_command(dropcast, "retry", "--all")
-    assert (result.returncode, result.stdout) == (0, "nothing to retry: no archived post needs it\n")
+    assert (result.returncode, result.stdout) == (
+        0,
+        "nothing to retry: no archived post needs it\n",
+    )

@@ -1,0 +1,103 @@
+"""The JPEG Instagram gets: upright, RGB, inside 4:5 … 1.91:1, at most 1440 px wide.
+
+The original is only read, never changed. instagrapi's own conversion ignores EXIF
+rotation, re-encodes at JPEG quality 75, shrinks to 1080 px and reports the original's
+size to Instagram, so the publisher uploads these bytes itself.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from PIL import Image, ImageColor, ImageOps
+
+Fit = Literal["pad", "crop"]
+
+MAX_WIDTH = 1440
+MIN_WIDTH = 320  # Instagram enlarges anything narrower; so do we, so the size we report is true
+QUALITY = 95
+# Instagram's aspect ratios for a feed photo, as fractions: 4:5 (tallest) to 1.91:1 (widest).
+_TALL_W, _TALL_H = 4, 5
+_WIDE_W, _WIDE_H = 191, 100
+# Large enough for any fit at MAX_WIDTH; lets Pillow decode a big JPEG at a reduced scale.
+_DRAFT_SIZE = (1800, 1800)
+
+
+@dataclass(frozen=True)
+class PreparedImage:
+    """A JPEG ready to upload, and its true size."""
+
+    data: bytes
+    width: int
+    height: int
+
+
+def parse_color(value: str) -> tuple[int, int, int]:
+    """An RGB triple for a CSS-style color (`white`, `#1a1a1a`, `rgb(0,0,0)`); ValueError if unknown."""
+    red, green, blue, *_ = ImageColor.getrgb(value)
+    return red, green, blue
+
+
+def prepare_image(source: Path, *, fit: Fit, pad_color: str) -> PreparedImage:
+    """Read `source` and return the JPEG Instagram should get (blocking: run it in a thread)."""
+    background = parse_color(pad_color)
+    with Image.open(source) as original:
+        original.draft("RGB", _DRAFT_SIZE)
+        icc_profile = original.info.get("icc_profile")
+        upright = ImageOps.exif_transpose(original)
+    framed = frame(flatten(upright, background), fit, background)
+    sized = limit_width(framed)
+    buffer = io.BytesIO()
+    sized.save(buffer, "JPEG", quality=QUALITY, optimize=True, icc_profile=icc_profile)
+    return PreparedImage(buffer.getvalue(), sized.width, sized.height)
+
+
+def flatten(image: Image.Image, background: tuple[int, int, int]) -> Image.Image:
+    """An RGB image; transparent parts show `background` (JPEG has no alpha)."""
+    if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
+        rgba = image.convert("RGBA")
+        canvas = Image.new("RGB", rgba.size, background)
+        canvas.paste(rgba, mask=rgba.getchannel("A"))
+        return canvas
+    return image.convert("RGB")
+
+
+def frame(image: Image.Image, fit: Fit, background: tuple[int, int, int]) -> Image.Image:
+    """`image` brought inside 4:5 … 1.91:1 by padding with `background` or by cropping the middle."""
+    width, height = image.size
+    if width * _TALL_H < height * _TALL_W:  # taller than 4:5
+        if fit == "crop":
+            return _centre_crop(image, width, width * _TALL_H // _TALL_W)
+        return _centre_pad(image, -(-height * _TALL_W // _TALL_H), height, background)
+    if width * _WIDE_H > height * _WIDE_W:  # wider than 1.91:1
+        if fit == "crop":
+            return _centre_crop(image, height * _WIDE_W // _WIDE_H, height)
+        return _centre_pad(image, width, -(-width * _WIDE_H // _WIDE_W), background)
+    return image
+
+
+def _centre_crop(image: Image.Image, width: int, height: int) -> Image.Image:
+    left, top = (image.width - width) // 2, (image.height - height) // 2
+    return image.crop((left, top, left + width, top + height))
+
+
+def _centre_pad(
+    image: Image.Image, width: int, height: int, background: tuple[int, int, int]
+) -> Image.Image:
+    canvas = Image.new("RGB", (width, height), background)
+    canvas.paste(image, ((width - image.width) // 2, (height - image.height) // 2))
+    return canvas
+
+
+def limit_width(image: Image.Image) -> Image.Image:
+    """`image` scaled to between MIN_WIDTH and MAX_WIDTH wide, its ratio still inside Instagram's."""
+    width = min(max(image.width, MIN_WIDTH), MAX_WIDTH)
+    if width == image.width:
+        return image
+    height = round(image.height * width / image.width)
+    # Rounding must not push the ratio outside 4:5 … 1.91:1.
+    height = min(max(height, -(-width * _WIDE_H // _WIDE_W)), width * _TALL_H // _TALL_W)
+    return image.resize((width, height), Image.Resampling.LANCZOS)

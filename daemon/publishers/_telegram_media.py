@@ -1,0 +1,161 @@
+"""Telegram's limits for photos, what happens to an image outside them, and the sending methods.
+
+`sendPhoto` takes at most 10 MB, width + height at most 10000 pixels and an aspect ratio of
+at most 20. An image outside those limits goes as a document (the original file, not
+recompressed) or, with `oversize: scale`, is scaled down to a JPEG that fits.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Literal
+
+from PIL import Image, ImageOps
+
+if TYPE_CHECKING:
+    from aiogram.methods import SendMediaGroup, SendMessage
+    from aiogram.methods.base import TelegramMethod
+    from aiogram.types import InputFile, Message
+
+Oversize = Literal["document", "scale"]
+
+PHOTO_MAX_BYTES = 10_000_000
+PHOTO_MAX_SIDES = 10_000  # width + height
+PHOTO_MAX_RATIO = 20
+# Telegram shows photos at most 2560 pixels on a side, so a scaled image loses nothing more.
+SCALED_SIDE = 2560
+_SCALED_QUALITY = (90, 80, 70)
+
+
+@dataclass(frozen=True)
+class Media:
+    """One image as it will be sent: as a photo or a document, scaled or the original."""
+
+    path: Path
+    as_photo: bool
+    scaled: bytes | None = None  # the scaled JPEG, if the image was scaled
+    reason: str | None = None  # why the original is not sent as a photo
+
+    def input_file(self) -> InputFile:
+        from aiogram.types import BufferedInputFile, FSInputFile
+
+        if self.scaled is not None:
+            return BufferedInputFile(self.scaled, filename=f"{self.path.stem}.jpg")
+        return FSInputFile(self.path, filename=self.path.name)
+
+
+def prepare_media(path: Path, oversize: Oversize) -> Media:
+    """Decide how to send the image at `path` (blocking: call it from a worker thread)."""
+    with Image.open(path) as image:
+        width, height = image.size
+    reason = photo_problem(path.stat().st_size, width, height)
+    if reason is None:
+        return Media(path, as_photo=True)
+    if oversize == "scale" and _ratio(width, height) <= PHOTO_MAX_RATIO:
+        scaled = scale_down(path)
+        if scaled is not None:
+            return Media(path, as_photo=True, scaled=scaled, reason=reason)
+    return Media(path, as_photo=False, reason=reason)
+
+
+def photo_problem(size: int, width: int, height: int) -> str | None:
+    """Why Telegram would refuse this image as a photo, or None if it would take it."""
+    if size > PHOTO_MAX_BYTES:
+        return f"{size / 1e6:.1f} MB is over the 10 MB Telegram takes for a photo"
+    if width + height > PHOTO_MAX_SIDES:
+        return (
+            f"{width}x{height} pixels is over the 10000 (width + height) Telegram takes for a photo"
+        )
+    if _ratio(width, height) > PHOTO_MAX_RATIO:
+        return (
+            f"an aspect ratio of {_ratio(width, height):.1f}:1 is over the 20:1 "
+            "Telegram takes for a photo"
+        )
+    return None
+
+
+def scale_down(path: Path) -> bytes | None:
+    """The image as a JPEG at most SCALED_SIDE pixels on a side and within 10 MB, if it fits."""
+    with Image.open(path) as original:
+        image = ImageOps.exif_transpose(original).convert("RGB")
+    image.thumbnail((SCALED_SIDE, SCALED_SIDE), Image.Resampling.LANCZOS)
+    for quality in _SCALED_QUALITY:
+        buffer = io.BytesIO()
+        image.save(buffer, "JPEG", quality=quality)
+        if buffer.tell() <= PHOTO_MAX_BYTES:
+            return buffer.getvalue()
+    return None
+
+
+def _ratio(width: int, height: int) -> float:
+    return max(width, height) / max(1, min(width, height))
+
+
+# --- The Bot API methods that send a post ------------------------------------------------
+
+
+def media_method(
+    chat: int | str, media: Media, caption: str | None, parse_mode: str | None, silent: bool
+) -> TelegramMethod[Message]:
+    """`sendPhoto` or `sendDocument` for one image with its caption."""
+    from aiogram.methods import SendDocument, SendPhoto
+
+    file = media.input_file()
+    if media.as_photo:
+        return SendPhoto(
+            chat_id=chat,
+            photo=file,
+            caption=caption,
+            parse_mode=parse_mode,
+            disable_notification=silent,
+        )
+    return SendDocument(
+        chat_id=chat,
+        document=file,
+        caption=caption,
+        parse_mode=parse_mode,
+        disable_notification=silent,
+    )
+
+
+def album_method(
+    chat: int | str,
+    media: tuple[Media, ...],
+    caption: str | None,
+    parse_mode: str | None,
+    silent: bool,
+) -> SendMediaGroup:
+    """`sendMediaGroup` for several images; the caption goes with the first."""
+    from aiogram.methods import SendMediaGroup
+    from aiogram.types import InputMediaDocument, InputMediaPhoto, MediaUnion
+
+    items: list[MediaUnion] = []
+    for index, item in enumerate(media):
+        text = caption if index == 0 else None
+        file = item.input_file()
+        if item.as_photo:
+            items.append(InputMediaPhoto(media=file, caption=text, parse_mode=parse_mode))
+        else:
+            items.append(InputMediaDocument(media=file, caption=text, parse_mode=parse_mode))
+    return SendMediaGroup(chat_id=chat, media=items, disable_notification=silent)
+
+
+def text_method(chat: int | str, text: str, parse_mode: str | None, reply_to: int) -> SendMessage:
+    """`sendMessage` for a further piece of a caption: a silent reply, with no link preview.
+
+    Silent because one post makes one notification (the image's); no preview because the
+    piece continues a caption, which has none.
+    """
+    from aiogram.methods import SendMessage
+    from aiogram.types import LinkPreviewOptions, ReplyParameters
+
+    return SendMessage(
+        chat_id=chat,
+        text=text,
+        parse_mode=parse_mode,
+        disable_notification=True,
+        link_preview_options=LinkPreviewOptions(is_disabled=True),
+        reply_parameters=ReplyParameters(message_id=reply_to, allow_sending_without_reply=True),
+    )

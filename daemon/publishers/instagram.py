@@ -1,0 +1,174 @@
+"""The `instagram` platform: a photo post on an Instagram account, through instagrapi.
+
+instagrapi is blocking and Instagram punishes clumsy clients, so the publisher behaves like
+a careful person's phone: one request at a time (a `CapacityLimiter(1)` around a worker
+thread), real network timeouts, one saved session reused across restarts, no more than
+`max_posts_per_day` posts and none closer than `min_interval_seconds`, and a pause of
+`pause_minutes` (kept under `state/`) as soon as Instagram shows a challenge or asks it to
+slow down. While paused or over a limit it answers not-ok at once, without a request.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import anyio
+import structlog
+from PIL import Image
+
+from daemon.post import Post
+from daemon.publishers._instagram_caption import CaptionTooLongError, FittedCaption, fit_caption
+from daemon.publishers._instagram_errors import Failure, describe
+from daemon.publishers._instagram_image import PreparedImage, prepare_image
+from daemon.publishers._instagram_session import InstagramSession
+from daemon.publishers._instagram_settings import InstagramSettings
+from daemon.publishers._instagram_state import Limits, LimitsFile
+from daemon.publishers._instagram_upload import Posted
+from daemon.publishers.base import Publisher, PublisherContext, PublishResult
+
+__all__ = ["InstagramCheckError", "InstagramPublisher", "InstagramSettings"]
+
+log = structlog.get_logger("dropcast.instagram")
+
+
+class InstagramCheckError(Exception):
+    """Raised by `check_connection` when Instagram cannot be reached or refuses the account."""
+
+
+class InstagramPublisher(Publisher[InstagramSettings]):
+    """Posts each post's first image and its caption to one Instagram account."""
+
+    platform_name = "instagram"
+    settings_model = InstagramSettings
+
+    def __init__(self, settings: InstagramSettings, context: PublisherContext) -> None:
+        super().__init__(settings, context)
+        folder = context.state_dir / "instagram"
+        self._limiter = anyio.CapacityLimiter(1)  # one Instagram action at a time
+        self._session = InstagramSession(settings, folder)
+        self._limits = LimitsFile(folder / f"{settings.username}.limits.json")
+        self._login_stopped: str | None = None  # why logging in again is pointless
+
+    async def publish(self, post: Post) -> PublishResult:
+        return await anyio.to_thread.run_sync(self._publish, post, limiter=self._limiter)
+
+    async def check_connection(self) -> str:
+        return await anyio.to_thread.run_sync(self._check, limiter=self._limiter)
+
+    async def close(self) -> None:
+        await anyio.to_thread.run_sync(self._session.close, limiter=self._limiter)
+
+    def _publish(self, post: Post) -> PublishResult:
+        now = datetime.now(UTC)
+        limits = self._limits.load()
+        refusal = self._refusal(limits, now)
+        if refusal is not None:
+            return PublishResult.failure(refusal)
+        try:
+            caption = self._caption(post)
+            image = prepare_image(
+                post.image, fit=self.settings.fit, pad_color=self.settings.pad_color
+            )
+        except CaptionTooLongError as error:
+            return PublishResult.failure(str(error))
+        except (OSError, ValueError, Image.DecompressionBombError) as error:
+            return PublishResult.failure(
+                f"could not prepare {post.image.name} for Instagram: {error}"
+            )
+        limits.last_upload_at = now
+        self._limits.save(limits, now)
+        return self._upload(image, caption, limits)
+
+    def _refusal(self, limits: Limits, now: datetime) -> str | None:
+        return self._login_stopped or limits.refusal(
+            now,
+            min_interval=self.settings.min_interval_seconds,
+            max_per_day=self.settings.max_posts_per_day,
+        )
+
+    def _caption(self, post: Post) -> str:
+        fitted = fit_caption(
+            post.caption_for(self.platform_name),
+            max_chars=self.settings.max_caption_chars,
+            max_hashtags=self.settings.max_hashtags,
+            policy=self.settings.too_long,
+        )
+        if fitted.changed:
+            _log_shortened(post, fitted)
+        return fitted.text
+
+    def _upload(self, image: PreparedImage, caption: str, limits: Limits) -> PublishResult:
+        try:
+            posted = self._session.upload(image, caption, anyio.from_thread.check_cancelled)
+        except Exception as error:
+            failure = self._failure(error, limits)
+            return PublishResult.failure(failure.message)
+        now = datetime.now(UTC)
+        limits.published_at.append(now)
+        self._limits.save(limits, now)
+        return _result(posted, self.settings.username)
+
+    def _check(self) -> str:
+        try:
+            username = self._session.account()
+        except Exception as error:
+            failure = self._failure(error, self._limits.load())
+            raise InstagramCheckError(failure.message) from None
+        self._login_stopped = None
+        now = datetime.now(UTC)
+        limits = self._limits.load()
+        if not limits.paused(now):
+            return f"account @{username}"
+        limits.lift_pause()
+        self._limits.save(limits, now)
+        log.info("instagram.pause_lifted", account=username, reason="check --connect succeeded")
+        return f"account @{username} (the pause is lifted)"
+
+    def _failure(self, error: Exception, limits: Limits) -> Failure:
+        """The failure `error` means, with its pause or login stop applied; re-raises a bug."""
+        failure = describe(
+            error,
+            request_timeout=self.settings.request_timeout,
+            totp=self.settings.totp_seed is not None,
+        )
+        if failure is None:
+            raise error
+        if failure.stop_login:
+            self._login_stopped = failure.message
+        if failure.pause:
+            self._pause(limits, failure.message)
+        return failure
+
+    def _pause(self, limits: Limits, reason: str) -> None:
+        now = datetime.now(UTC)
+        until = now + timedelta(minutes=self.settings.pause_minutes)
+        limits.pause(until, reason)
+        self._limits.save(limits, now)
+        log.error(
+            "instagram.paused",
+            account=self.settings.username,
+            until=until.astimezone().isoformat(timespec="minutes"),
+            reason=reason,
+        )
+
+
+def _log_shortened(post: Post, fitted: FittedCaption) -> None:
+    log.warning(
+        "instagram.caption_shortened",
+        original_chars=len(post.caption_for(InstagramPublisher.platform_name)),
+        chars=len(fitted.text),
+        hashtags_dropped=fitted.dropped_hashtags,
+        truncated=fitted.truncated,
+        hint="set too_long: fail to be told instead, or give Instagram its own caption",
+    )
+
+
+def _result(posted: Posted, username: str) -> PublishResult:
+    if posted.code is None:  # accepted, but Instagram sent no post back: never post it again
+        log.warning("instagram.post_unconfirmed", account=username, media_id=posted.media_id)
+        return PublishResult(
+            ok=True, remote_id=posted.media_id, url=f"https://www.instagram.com/{username}/"
+        )
+    return PublishResult(
+        ok=True, remote_id=posted.code, url=f"https://www.instagram.com/p/{posted.code}/"
+    )

@@ -1,0 +1,279 @@
+"""The `telegram` platform: posts to Telegram chats and channels through the Bot API (aiogram 3).
+
+Each chat in `chat_ids` gets the image with as much of the caption as fits (1024
+characters); the rest follows as text messages that reply to it (4096 characters each). A
+post counts as published only when every chat got all of it. aiogram is imported on first
+use: a disabled platform costs nothing.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Annotated, Literal
+from urllib.parse import urlsplit
+
+import anyio
+import structlog
+from pydantic import AfterValidator, Field, SecretStr, field_validator
+
+from daemon.post import Post
+from daemon.publishers._telegram_api import (
+    BotClient,
+    TelegramCallError,
+    describe_failure,
+)
+from daemon.publishers._telegram_deliveries import DeliveryLog, Progress, post_key
+from daemon.publishers._telegram_media import (
+    Media,
+    Oversize,
+    album_method,
+    media_method,
+    prepare_media,
+    text_method,
+)
+from daemon.publishers._telegram_text import ParseMode, split_caption
+from daemon.publishers.base import Publisher, PublisherContext, PublishResult
+from daemon.retry import GaveUpError, RetryPolicy
+from daemon.settings import PlatformSettings
+
+if TYPE_CHECKING:
+    from aiogram.types import Message
+
+log = structlog.get_logger("dropcast.telegram")
+
+_TOKEN = re.compile(r"[0-9]{1,20}:[A-Za-z0-9_-]{30,}")
+_PUBLIC_NAME = re.compile(r"@[A-Za-z][A-Za-z0-9_]{3,31}")
+_ALBUM_LIMIT = 10
+
+
+def _chat_id(value: int | str) -> int | str:
+    if isinstance(value, int) or _PUBLIC_NAME.fullmatch(value):
+        return value
+    if re.fullmatch(r"-?[0-9]+", value):
+        return int(value)
+    raise ValueError("expected @channelname or a numeric chat id such as -1001234567890")
+
+
+ChatId = Annotated[int | str, AfterValidator(_chat_id)]
+
+
+class TelegramSettings(PlatformSettings):
+    token: SecretStr
+    chat_ids: tuple[ChatId, ...] = Field(min_length=1)
+    api_server: str = "https://api.telegram.org"
+    parse_mode: Literal["HTML", "MarkdownV2"] | None = None
+    disable_notification: bool = False
+    request_timeout: float = Field(default=60.0, gt=0)
+    oversize: Oversize = "document"
+    max_retries: int = Field(default=3, ge=0, le=10)
+    retry_base_delay: float = Field(default=1.0, ge=0)
+
+    @field_validator("token")
+    @classmethod
+    def _token_format(cls, value: SecretStr) -> SecretStr:
+        if not _TOKEN.fullmatch(value.get_secret_value()):
+            # Never repeat the value: it is a secret, and this message is logged.
+            raise ValueError(
+                "not a bot token: expected the form 123456789:AAH... that @BotFather gives"
+            )
+        return value
+
+    @field_validator("api_server")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError("expected an http:// or https:// URL such as https://api.telegram.org")
+        return value.rstrip("/")
+
+    @field_validator("chat_ids")
+    @classmethod
+    def _each_chat_once(cls, value: tuple[int | str, ...]) -> tuple[int | str, ...]:
+        repeated = sorted({str(chat) for chat in value if value.count(chat) > 1})
+        if repeated:
+            raise ValueError(f"listed more than once: {', '.join(repeated)}")
+        return value
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """What every chat gets: the image(s), then the caption's pieces."""
+
+    key: str
+    media: tuple[Media, ...]
+    pieces: tuple[str, ...]  # the first goes with the image; each other one is a message
+
+    @property
+    def steps(self) -> int:
+        return max(1, len(self.pieces))
+
+
+@dataclass(frozen=True)
+class _ChatResult:
+    chat: str
+    progress: Progress | None  # None: nothing arrived
+    attempts: int
+    error: str | None = None
+
+
+class TelegramPublisher(Publisher[TelegramSettings]):
+    """Sends each post to every chat in `chat_ids` with one reused aiogram `Bot`."""
+
+    platform_name = "telegram"
+    settings_model = TelegramSettings
+
+    def __init__(self, settings: TelegramSettings, context: PublisherContext) -> None:
+        super().__init__(settings, context)
+        self._policy = RetryPolicy(
+            max_retries=settings.max_retries, base_delay=settings.retry_base_delay
+        )
+        self._client = BotClient(
+            settings.token, settings.api_server, settings.request_timeout, self._policy
+        )
+        self._deliveries = DeliveryLog(context.state_dir / "telegram" / "deliveries.json")
+
+    async def publish(self, post: Post) -> PublishResult:
+        if len(post.images) > _ALBUM_LIMIT:
+            return PublishResult.failure(
+                f"a Telegram album holds at most {_ALBUM_LIMIT} images; this post has "
+                f"{len(post.images)}"
+            )
+        await self._client.load()
+        plan = await self._plan(post)
+        results: dict[str, _ChatResult] = {}
+        async with anyio.create_task_group() as group:
+            for chat in self.settings.chat_ids:
+                group.start_soon(self._deliver, chat, plan, results)
+        ordered = [results[str(chat)] for chat in self.settings.chat_ids]
+        if all(result.error is None for result in ordered):
+            await self._deliveries.forget(plan.key)
+        return _summarize(ordered)
+
+    async def check_connection(self) -> str:
+        await self._client.load()
+        from aiogram.methods import GetMe
+
+        try:
+            me, _ = await self._client.call(GetMe(), retry=False)
+        except GaveUpError as failure:
+            raise TelegramCallError(str(failure.error)) from None
+        return f"bot @{me.username}"
+
+    async def close(self) -> None:
+        await self._client.close()
+
+    async def _plan(self, post: Post) -> _Plan:
+        caption = post.caption_for(self.platform_name)
+        mode: ParseMode | None = self.settings.parse_mode
+        media = [
+            await anyio.to_thread.run_sync(prepare_media, image, self.settings.oversize)
+            for image in post.images
+        ]
+        if len(media) > 1 and not all(item.as_photo for item in media):
+            # An album is all photos or all documents: one document makes them all documents.
+            media = [Media(item.path, as_photo=False, reason=item.reason) for item in media]
+        for item in media:
+            _log_choice(item)
+        key = await anyio.to_thread.run_sync(post_key, post.images, caption, mode)
+        return _Plan(key, tuple(media), tuple(split_caption(caption, mode)))
+
+    async def _deliver(self, chat: int | str, plan: _Plan, results: dict[str, _ChatResult]) -> None:
+        """Send `chat` what it lacks; each chat is its own error boundary, like each platform."""
+        label = str(chat)
+        with structlog.contextvars.bound_contextvars(chat=label):
+            try:
+                results[label] = await self._deliver_steps(chat, plan)
+            except Exception as error:  # a bug: report it, and let the other chats finish
+                log.exception("chat.crashed")
+                message = self._client.scrub(f"unexpected error: {type(error).__name__}: {error}")
+                progress = await self._deliveries.progress(plan.key, label)
+                results[label] = _ChatResult(label, progress, 1, message)
+
+    async def _deliver_steps(self, chat: int | str, plan: _Plan) -> _ChatResult:
+        label = str(chat)
+        progress = await self._deliveries.progress(plan.key, label)
+        if progress is not None:
+            log.info("chat.resumed", steps_done=progress.steps_done, steps=plan.steps)
+        attempts = 0
+        try:
+            if progress is None:
+                progress, attempts = await self._send_media(chat, plan)
+                await self._record(plan.key, label, progress)
+            while progress.steps_done < plan.steps:
+                tries = await self._send_text(chat, plan.pieces[progress.steps_done], progress)
+                progress, attempts = _one_more(progress), max(attempts, tries)
+                await self._record(plan.key, label, progress)
+        except GaveUpError as failure:
+            error = _partly(describe_failure(failure, self._policy), progress, plan)
+            return _ChatResult(label, progress, max(attempts, failure.attempts), error)
+        return _ChatResult(label, progress, attempts)
+
+    async def _record(self, key: str, chat: str, progress: Progress) -> None:
+        with anyio.CancelScope(shield=True):  # a message that arrived is never forgotten
+            await self._deliveries.save(key, chat, progress)
+
+    async def _send_media(self, chat: int | str, plan: _Plan) -> tuple[Progress, int]:
+        caption = plan.pieces[0] if plan.pieces else None
+        settings = self.settings
+        silent = settings.disable_notification
+        if len(plan.media) == 1:
+            method = media_method(chat, plan.media[0], caption, settings.parse_mode, silent)
+            message, attempts = await self._client.call(method, str(chat))
+        else:
+            album = album_method(chat, plan.media, caption, settings.parse_mode, silent)
+            messages, attempts = await self._client.call(album, str(chat))
+            message = messages[0]
+        return Progress(message.message_id, 1, _public_url(chat, message)), attempts
+
+    async def _send_text(self, chat: int | str, piece: str, progress: Progress) -> int:
+        """Send one more piece of the caption, replying to the image."""
+        method = text_method(chat, piece, self.settings.parse_mode, progress.message_id)
+        _, attempts = await self._client.call(method, str(chat))
+        return attempts
+
+
+def _one_more(progress: Progress) -> Progress:
+    return replace(progress, steps_done=progress.steps_done + 1)
+
+
+def _public_url(chat: int | str, message: Message) -> str | None:
+    """The t.me link of a message in a public channel or group, else None."""
+    if message.chat.type not in ("channel", "supergroup"):
+        return None
+    configured = chat[1:] if isinstance(chat, str) and chat.startswith("@") else None
+    username = message.chat.username or configured
+    return f"https://t.me/{username}/{message.message_id}" if username else None
+
+
+def _partly(error: str, progress: Progress | None, plan: _Plan) -> str:
+    if progress is None:
+        return error
+    return (
+        f"{error} (the image and {progress.steps_done} of {plan.steps} caption parts arrived; "
+        "a retry sends only the rest)"
+    )
+
+
+def _log_choice(media: Media) -> None:
+    if media.reason is None:
+        return
+    event = "image.scaled" if media.scaled is not None else "image.sent_as_document"
+    log.info(event, image=media.path.name, reason=media.reason)
+
+
+def _summarize(results: list[_ChatResult]) -> PublishResult:
+    """One result for all chats: ok only if every chat got the whole post."""
+    arrived = [(result.chat, result.progress) for result in results if result.progress]
+    remote_id = " ".join(f"{chat}:{progress.message_id}" for chat, progress in arrived)
+    url = " ".join(progress.url for _, progress in arrived if progress.url)
+    attempts = max(1, *(result.attempts for result in results))
+    failed = [result for result in results if result.error is not None]
+    if not failed:
+        return PublishResult(ok=True, remote_id=remote_id, url=url or None, attempts=attempts)
+    errors = "; ".join(f"{result.chat}: {result.error}" for result in failed)
+    if len(results) > 1:
+        errors = f"{len(failed)} of {len(results)} chats did not get the post: {errors}"
+    return PublishResult(
+        ok=False, remote_id=remote_id or None, url=url or None, error=errors, attempts=attempts
+    )

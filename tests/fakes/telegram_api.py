@@ -1,0 +1,415 @@
+"""A fake Telegram Bot API: a real aiohttp server on a loopback port.
+
+It answers `getMe`, `sendPhoto`, `sendDocument`, `sendMessage` and `sendMediaGroup` as the
+Bot API does (multipart uploads with `attach://` parts, `{"ok": true, "result": ...}`
+replies), enforces the limits a publisher must respect (caption and message lengths after
+entity parsing, photo size and dimensions, well-formed HTML), and records every request.
+It can be told to answer with an error (429 with `retry_after`, 400, 401, 403, 500, ...) or
+to be slow.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import html
+import io
+import json
+import re
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aiohttp import BodyPartReader, web
+from PIL import Image
+
+from daemon.publishers.base import PublisherContext
+from daemon.publishers.telegram import TelegramPublisher, TelegramSettings
+
+TOKEN = "123456789:AAH-fake-token-for-tests-only-abcdefgh"
+BOT_USERNAME = "dropcast_test_bot"
+CAPTION_LIMIT, TEXT_LIMIT = 1024, 4096
+PHOTO_MAX_BYTES = 10_000_000
+_HTML_TAGS = {"b", "strong", "i", "em", "u", "ins", "s", "strike", "del", "span", "tg-spoiler"}
+_HTML_TAGS |= {"a", "code", "pre", "blockquote", "tg-emoji"}
+
+
+@dataclass(frozen=True)
+class Upload:
+    filename: str
+    data: bytes
+
+
+@dataclass
+class Request:
+    """One Bot API request as the fake received it, and how it answered."""
+
+    method: str
+    token: str
+    fields: dict[str, str]
+    files: dict[str, Upload]
+    status: int = 200
+    peer: Any = None  # the client's (host, port): one connection, one port
+
+    @property
+    def ok(self) -> bool:
+        return self.status == 200
+
+    @property
+    def chat_id(self) -> str:
+        return self.fields.get("chat_id", "")
+
+    @property
+    def caption(self) -> str | None:
+        return self.fields.get("caption")
+
+    @property
+    def text(self) -> str | None:
+        return self.fields.get("text")
+
+    @property
+    def upload(self) -> Upload:
+        """The file of a `sendPhoto` or `sendDocument`."""
+        reference = self.fields.get("photo") or self.fields.get("document") or ""
+        return self.files[reference.removeprefix("attach://")]
+
+    @property
+    def media(self) -> list[dict[str, Any]]:
+        """The items of a `sendMediaGroup`, each with its `upload` resolved."""
+        items: list[dict[str, Any]] = json.loads(self.fields.get("media", "[]"))
+        for item in items:
+            item["upload"] = self.files[str(item["media"]).removeprefix("attach://")]
+        return items
+
+    @property
+    def reply_to(self) -> int | None:
+        parameters = json.loads(self.fields.get("reply_parameters", "null"))
+        return None if parameters is None else int(parameters["message_id"])
+
+
+@dataclass
+class Rule:
+    """An answer the fake gives instead of the normal one, `times` times (None: always)."""
+
+    method: str | None
+    chat: str | None
+    status: int = 200
+    description: str = ""
+    retry_after: int | None = None
+    delay: float = 0.0
+    times: int | None = None
+
+    def matches(self, method: str, chat: str) -> bool:
+        return (
+            (self.times is None or self.times > 0)
+            and self.method in (None, method)
+            and self.chat in (None, chat)
+        )
+
+
+_DEFAULT_DESCRIPTIONS = {
+    400: "Bad Request: chat not found",
+    401: "Unauthorized",
+    403: "Forbidden: bot is not a member of the channel chat",
+    404: "Not Found",
+    429: "Too Many Requests: retry after {retry_after}",
+    500: "Internal Server Error",
+}
+
+
+@dataclass
+class FakeTelegram:
+    """The fake's state: what it received and how it will answer."""
+
+    token: str = TOKEN
+    url: str = ""
+    requests: list[Request] = field(default_factory=list)
+    rules: list[Rule] = field(default_factory=list)
+    closing: asyncio.Event = field(default_factory=asyncio.Event)
+    _message_ids: dict[str, int] = field(default_factory=dict)
+
+    def fail(
+        self,
+        status: int,
+        *,
+        method: str | None = None,
+        chat: str | None = None,
+        times: int | None = None,
+        description: str | None = None,
+        retry_after: int | None = None,
+    ) -> None:
+        """Answer matching requests with `status` (and Telegram's usual description for it)."""
+        text = description or _DEFAULT_DESCRIPTIONS.get(status, "Error")
+        text = text.format(retry_after=retry_after)
+        self.rules.append(Rule(method, chat, status, text, retry_after, times=times))
+
+    def slow(
+        self,
+        seconds: float,
+        *,
+        method: str | None = None,
+        chat: str | None = None,
+        times: int | None = None,
+    ) -> None:
+        """Wait `seconds` before answering matching requests."""
+        self.rules.append(Rule(method, chat, delay=seconds, times=times))
+
+    def sent(self, method: str | None = None, chat: str | None = None) -> list[Request]:
+        """The requests the fake accepted, in order, optionally of one method or chat."""
+        return [
+            request
+            for request in self.requests
+            if request.ok and method in (None, request.method) and chat in (None, request.chat_id)
+        ]
+
+    def next_message_id(self, chat: str) -> int:
+        self._message_ids[chat] = self._message_ids.get(chat, 0) + 1
+        return self._message_ids[chat]
+
+
+@asynccontextmanager
+async def fake_telegram(token: str = TOKEN) -> AsyncIterator[FakeTelegram]:
+    """Run the fake Bot API on 127.0.0.1 (a free port) for the duration of the block."""
+    fake = FakeTelegram(token)
+    app = web.Application(client_max_size=100 * 1024 * 1024)
+    app.router.add_post("/bot{token}/{method}", _handler(fake))
+    runner = web.AppRunner(app, shutdown_timeout=1.0, access_log=None)  # its log holds the token
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    host, port = runner.addresses[0][:2]
+    fake.url = f"http://{host}:{port}"
+    try:
+        yield fake
+    finally:
+        fake.closing.set()  # slow answers stop waiting
+        await runner.cleanup()
+
+
+def _handler(fake: FakeTelegram) -> Any:
+    async def handle(http_request: web.Request) -> web.Response:
+        request = await _read(http_request)
+        request.peer = http_request.transport and http_request.transport.get_extra_info("peername")
+        fake.requests.append(request)
+        status, payload = await _answer(fake, request)
+        request.status = status
+        return web.json_response(payload, status=status)
+
+    return handle
+
+
+async def _read(http_request: web.Request) -> Request:
+    fields: dict[str, str] = {}
+    files: dict[str, Upload] = {}
+    if http_request.content_type.startswith("multipart/"):
+        reader = await http_request.multipart()
+        async for part in reader:
+            assert isinstance(part, BodyPartReader)  # no nested multipart in the Bot API
+            data = bytes(await part.read())
+            if part.filename:
+                files[part.name or ""] = Upload(part.filename, data)
+            else:
+                fields[part.name or ""] = data.decode("utf-8")
+    else:
+        fields = {key: str(value) for key, value in (await http_request.post()).items()}
+    return Request(
+        http_request.match_info["method"], http_request.match_info["token"], fields, files
+    )
+
+
+async def _answer(fake: FakeTelegram, request: Request) -> tuple[int, dict[str, Any]]:
+    if request.token != fake.token:
+        return _error(401, "Unauthorized")
+    for rule in fake.rules:
+        if rule.matches(request.method, request.chat_id):
+            if rule.times is not None:
+                rule.times -= 1
+            if rule.delay:
+                await _wait(fake, rule.delay)
+            if rule.status != 200:
+                return _error(rule.status, rule.description, rule.retry_after)
+    method = _METHODS.get(request.method)
+    if method is None:
+        return _error(404, "Not Found")
+    try:
+        return 200, {"ok": True, "result": method(fake, request)}
+    except _RefusedError as refusal:
+        return _error(refusal.status, str(refusal))
+
+
+async def _wait(fake: FakeTelegram, seconds: float) -> None:
+    with suppress(TimeoutError):
+        await asyncio.wait_for(fake.closing.wait(), seconds)
+
+
+def _error(status: int, description: str, retry_after: int | None = None) -> tuple[int, Any]:
+    payload: dict[str, Any] = {"ok": False, "error_code": status, "description": description}
+    if retry_after is not None:
+        payload["parameters"] = {"retry_after": retry_after}
+    return status, payload
+
+
+class _RefusedError(Exception):
+    """Raised by a fake method for a request the real Bot API would refuse."""
+
+    def __init__(self, description: str, status: int = 400) -> None:
+        super().__init__(description)
+        self.status = status
+
+
+# --- Methods -----------------------------------------------------------------------------
+
+
+def _get_me(fake: FakeTelegram, request: Request) -> dict[str, Any]:
+    bot_id = int(fake.token.partition(":")[0])
+    return {"id": bot_id, "is_bot": True, "first_name": "dropcast", "username": BOT_USERNAME}
+
+
+def _send_message(fake: FakeTelegram, request: Request) -> dict[str, Any]:
+    text = request.text or ""
+    length = _visible_length(text, request.fields.get("parse_mode"))
+    if length == 0:
+        raise _RefusedError("Bad Request: message text is empty")
+    if length > TEXT_LIMIT:
+        raise _RefusedError("Bad Request: message is too long")
+    return {**_message(fake, request.chat_id), "text": text}
+
+
+def _send_photo(fake: FakeTelegram, request: Request) -> dict[str, Any]:
+    _check_caption(request.caption, request.fields.get("parse_mode"))
+    width, height = _check_photo(request.upload)
+    photo = {"file_id": "photo", "file_unique_id": "p", "width": width, "height": height}
+    return {**_message(fake, request.chat_id), "photo": [photo], **_caption(request.caption)}
+
+
+def _send_document(fake: FakeTelegram, request: Request) -> dict[str, Any]:
+    _check_caption(request.caption, request.fields.get("parse_mode"))
+    document = {"file_id": "doc", "file_unique_id": "d", "file_name": request.upload.filename}
+    return {**_message(fake, request.chat_id), "document": document, **_caption(request.caption)}
+
+
+def _send_media_group(fake: FakeTelegram, request: Request) -> list[dict[str, Any]]:
+    items = request.media
+    if not 2 <= len(items) <= 10:
+        raise _RefusedError("Bad Request: wrong number of media in the album")
+    messages = []
+    for item in items:
+        _check_caption(item.get("caption"), item.get("parse_mode"))
+        if item["type"] == "photo":
+            _check_photo(item["upload"])
+        messages.append({**_message(fake, request.chat_id), **_caption(item.get("caption"))})
+    return messages
+
+
+_METHODS: dict[str, Any] = {
+    "getMe": _get_me,
+    "sendMessage": _send_message,
+    "sendPhoto": _send_photo,
+    "sendDocument": _send_document,
+    "sendMediaGroup": _send_media_group,
+}
+
+
+def _message(fake: FakeTelegram, chat_id: str) -> dict[str, Any]:
+    return {
+        "message_id": fake.next_message_id(chat_id),
+        "date": 1_800_000_000,
+        "chat": _chat(chat_id),
+    }
+
+
+def _chat(chat_id: str) -> dict[str, Any]:
+    """@name is a public channel; a negative id a private supergroup; else a private chat."""
+    if chat_id.startswith("@"):
+        return {"id": -1_000_000_000_000 - len(chat_id), "type": "channel", "username": chat_id[1:]}
+    if chat_id.startswith("-"):
+        return {"id": int(chat_id), "type": "supergroup", "title": "a group"}
+    return {"id": int(chat_id), "type": "private", "first_name": "someone"}
+
+
+def _caption(caption: str | None) -> dict[str, str]:
+    return {} if caption is None else {"caption": caption}
+
+
+def _check_caption(caption: str | None, parse_mode: str | None) -> None:
+    if caption is not None and _visible_length(caption, parse_mode) > CAPTION_LIMIT:
+        raise _RefusedError("Bad Request: message caption is too long")
+
+
+def _check_photo(upload: Upload) -> tuple[int, int]:
+    if len(upload.data) > PHOTO_MAX_BYTES:
+        raise _RefusedError("Request Entity Too Large", status=413)
+    with Image.open(io.BytesIO(upload.data)) as image:
+        width, height = image.size
+    if width + height > 10_000 or max(width, height) > 20 * min(width, height):
+        raise _RefusedError("Bad Request: PHOTO_INVALID_DIMENSIONS")
+    return width, height
+
+
+# --- Entity parsing, as far as the limits need it -----------------------------------------
+
+_TAG = re.compile(r"<(/?)([a-zA-Z][a-zA-Z0-9-]*)(?:\s[^<>]*)?>")
+
+
+def _visible_length(text: str, parse_mode: str | None) -> int:
+    if parse_mode == "HTML":
+        text = _html_text(text)
+    elif parse_mode == "MarkdownV2":
+        text = _markdown_text(text)
+    return len(text.encode("utf-16-le")) // 2
+
+
+def _html_text(text: str) -> str:
+    """The text of a Telegram HTML caption; refuses tags that do not nest properly."""
+    stack: list[str] = []
+    for match in _TAG.finditer(text):
+        closing, name = match.group(1), match.group(2).lower()
+        if name not in _HTML_TAGS:
+            raise _RefusedError(
+                f'Bad Request: can\'t parse entities: Unsupported start tag "{name}"'
+            )
+        if not closing:
+            stack.append(name)
+        elif not stack or stack.pop() != name:
+            raise _RefusedError(
+                f"Bad Request: can't parse entities: Can't find end tag corresponding to {name}"
+            )
+    if stack:
+        raise _RefusedError(
+            f"Bad Request: can't parse entities: Can't find end tag for {stack[-1]}"
+        )
+    return html.unescape(_TAG.sub("", text))
+
+
+def _markdown_text(text: str) -> str:
+    """Roughly the text of a MarkdownV2 caption: markup and escapes removed."""
+    text = re.sub(r"\]\((?:\\.|[^)\\])*\)", "", text)
+    text = re.sub(r"```[A-Za-z0-9_+-]*\n?", "", text)
+    text = re.sub(r"(?<!\\)(\|\||__|[*_~`\[])", "", text)
+    return re.sub(r"\\(.)", r"\1", text)
+
+
+# --- For tests of the telegram publisher --------------------------------------------------
+
+
+@asynccontextmanager
+async def telegram_publisher(
+    fake: FakeTelegram, state_dir: Path, **settings: Any
+) -> AsyncIterator[TelegramPublisher]:
+    """A telegram publisher pointed at `fake`, with quick retries; closed afterwards."""
+    values: dict[str, Any] = {
+        "enabled": True,
+        "token": TOKEN,
+        "chat_ids": ["@channel"],
+        "api_server": fake.url,
+        "retry_base_delay": 0.01,
+        **settings,
+    }
+    publisher = TelegramPublisher(
+        TelegramSettings.model_validate(values), PublisherContext(state_dir=state_dir)
+    )
+    try:
+        yield publisher
+    finally:
+        await publisher.close()

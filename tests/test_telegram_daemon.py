@@ -1,0 +1,53 @@
+"""The telegram platform end to end: the real daemon and watcher, a fake Bot API on 127.0.0.1."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from structlog.testing import capture_logs
+
+from daemon.publishers.base import Registry
+from tests.conftest import archived, running_daemon, wait_for, write_config, write_post
+from tests.fakes.telegram_api import TOKEN, fake_telegram
+
+
+async def test_a_dropped_post_reaches_every_chat_and_the_preview(tmp_path: Path) -> None:
+    """A post dropped into the inbox arrives whole in both chats, is previewed, and is archived."""
+    registry = Registry.discover(
+        packages=("daemon.publishers", "tests.fakes.publishers"), entry_point_group=None
+    )
+    caption = "Été au lac 🌅\n\n" + "The last light over the water. " * 40
+    with capture_logs() as logs:
+        async with fake_telegram() as fake:
+            platforms = {
+                "telegram": {
+                    "enabled": True,
+                    "token": "${TELEGRAM_BOT_TOKEN}",
+                    "chat_ids": ["@channel", -100123],
+                    "api_server": fake.url,
+                },
+                "preview": {"enabled": True, "folder": "preview"},
+            }
+            # The first post imports aiogram (seconds on a slow machine) within its timeout.
+            config = write_config(tmp_path, platforms, publish_timeout=50)
+            environ = {"TELEGRAM_BOT_TOKEN": TOKEN}
+            async with running_daemon(config, registry, environ=environ):
+                image = write_post(tmp_path / "inbox", "Lac d'été", caption)
+                original = image.read_bytes()
+                await wait_for(lambda: len(archived(tmp_path)) == 3, what="the archive")
+
+    for chat in ("@channel", "-100123"):
+        photo, rest = fake.sent("sendPhoto", chat), fake.sent("sendMessage", chat)
+        assert [request.upload.data for request in photo] == [original]
+        assert photo[0].caption is not None
+        assert photo[0].caption + "".join(m.text or "" for m in rest) == caption.strip()
+    record_file = next(p for p in archived(tmp_path) if p.name.endswith(".result.json"))
+    record = json.loads(record_file.read_text(encoding="utf-8"))
+    assert record["outcome"] == "published"
+    telegram = record["platforms"]["telegram"]
+    assert (telegram["ok"], telegram["error"]) == (True, None)
+    assert telegram["id"] == "@channel:1 -100123:1"
+    assert telegram["url"] == "https://t.me/channel/1"
+    assert record["platforms"]["preview"]["ok"] is True
+    assert TOKEN not in record_file.read_text(encoding="utf-8") + repr(logs)
