@@ -87,6 +87,7 @@ class Daemon:
         self._limiter = anyio.CapacityLimiter(core.max_concurrent_posts)
         self._stop_watching = anyio.Event()
         self._intake_scope = anyio.CancelScope()
+        self._sleep = anyio.CancelScope()  # replaced by each wait; a post may finish before the first
         self._handler = PostHandler(ledger)
         unknown = await ledger.run(Ledger.recover)
         if unknown:
