@@ -15,10 +15,10 @@ import json
 import os
 import secrets
 import shutil
-from collections.abc import Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 _TEMPORARY_PREFIX = ".dropcast-tmp-"
 
@@ -35,6 +35,11 @@ class Filing:
     def record_path(self) -> Path:
         return self.destination / f"{self.stem}.result.json"
 
+    @property
+    def targets(self) -> list[Path]:
+        """Every name this filing takes in its destination."""
+        return [*(target for _, target in self.moves), self.record_path]
+
     def to_json(self) -> dict[str, Any]:
         return {
             "destination": str(self.destination),
@@ -48,13 +53,16 @@ class Filing:
         return cls(Path(data["destination"]), data["stem"], moves)
 
 
-def plan_filing(files: Sequence[Path], stem: str, destination: Path) -> Filing:
+def plan_filing(
+    files: Sequence[Path], stem: str, destination: Path, reserved: Collection[Path] = ()
+) -> Filing:
     """Choose the names in `destination`: `stem`, or the next free `stem-1`, `stem-2`, ….
 
-    All of a post's files (and its record) share the chosen stem.
+    All of a post's files (and its record) share the chosen stem. A name is free if no
+    file has it and it is not `reserved` (planned for another post, not yet moved there).
     """
     destination.mkdir(parents=True, exist_ok=True)
-    new_stem = _free_stem(destination, stem, [_suffix_of(f) for f in files])
+    new_stem = _free_stem(destination, stem, [_suffix_of(f) for f in files], reserved)
     moves = tuple((file, destination / f"{new_stem}{_suffix_of(file)}") for file in files)
     return Filing(destination, new_stem, moves)
 
@@ -103,15 +111,8 @@ def file_post(
 
 def write_record(path: Path, record: dict[str, Any]) -> None:
     """Write (or, after `retry`, replace) a result record; readers see the old or the new one."""
-    temporary = _temporary_beside(path)
-    try:
-        with temporary.open("xb") as writer:
-            writer.write(json.dumps(record, indent=2, ensure_ascii=False).encode())
-            writer.flush()
-            os.fsync(writer.fileno())
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
+    content = json.dumps(record, indent=2, ensure_ascii=False).encode()
+    _write_through_temporary(path, content, lambda temporary: os.replace(temporary, path))
 
 
 def _finish_interrupted_move(source: Path, target: Path) -> None:
@@ -156,12 +157,15 @@ def _temporary_beside(target: Path) -> Path:
     return target.with_name(f"{_TEMPORARY_PREFIX}{os.getpid()}-{secrets.token_hex(4)}")
 
 
-def _free_stem(destination: Path, stem: str, suffixes: list[str]) -> str:
+def _free_stem(
+    destination: Path, stem: str, suffixes: list[str], reserved: Collection[Path]
+) -> str:
     suffixes = [*suffixes, ".result.json"]
     stem = _fit_name_length(destination, stem, max(len(s.encode()) for s in suffixes))
     for number in range(100_000):
         candidate = stem if number == 0 else f"{stem}-{number}"
-        if not any(os.path.lexists(destination / f"{candidate}{s}") for s in suffixes):
+        names = [destination / f"{candidate}{suffix}" for suffix in suffixes]
+        if not any(name in reserved or os.path.lexists(name) for name in names):
             return candidate
     raise FileExistsError(f"no free name for {stem!r} in {destination}")
 
@@ -175,6 +179,8 @@ def _move(source: Path, target: Path) -> Path:
             raise
         if error.errno == errno.EXDEV:
             _copy_into_place(source, target)
+            # Two file systems: make the new name durable before the old one goes.
+            _sync_directory(target.parent)
         else:  # no hard links here (some network shares): rename, having checked the name
             _rename_if_free(source, target)
             return target
@@ -202,12 +208,19 @@ def _copy_into_place(source: Path, target: Path) -> None:
         write_new_file(target, reader)
 
 
-def write_new_file(target: Path, content: bytes | Any) -> None:
+def write_new_file(target: Path, content: bytes | BinaryIO) -> None:
     """Write `content` (bytes or a binary file) to `target`, which must not exist yet.
 
     The data goes to a hidden temporary file first and is flushed to disk before it gets
     its real name, so `target` is either absent or complete.
     """
+    _write_through_temporary(target, content, lambda temporary: _link_or_fail(temporary, target))
+
+
+def _write_through_temporary(
+    target: Path, content: bytes | BinaryIO, publish: Callable[[Path], None]
+) -> None:
+    """Write `content` to a hidden file beside `target`, flush it to disk, then `publish` it."""
     temporary = _temporary_beside(target)
     try:
         with temporary.open("xb") as writer:
@@ -217,7 +230,7 @@ def write_new_file(target: Path, content: bytes | Any) -> None:
                 shutil.copyfileobj(content, writer, 1024 * 1024)
             writer.flush()
             os.fsync(writer.fileno())
-        _link_or_fail(temporary, target)
+        publish(temporary)
     finally:
         temporary.unlink(missing_ok=True)
 

@@ -107,8 +107,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if arguments.command == "check":
         return _check(config, registry, connect=arguments.connect)
     if arguments.command == "status":
-        return _status(
-            config, as_json=arguments.json, failed=arguments.failed, limit=arguments.limit
+        return _guarded(
+            lambda: _status(
+                config, as_json=arguments.json, failed=arguments.failed, limit=arguments.limit
+            )
         )
     if arguments.command == "retry":
         return _guarded(lambda: anyio.run(_retry, config, registry, arguments.stem))

@@ -135,8 +135,8 @@ def _parse_yaml(path: Path, text: str) -> tuple[yaml.Node | None, dict[str, Any]
         raise ConfigError(path, [(line, problem)]) from None
     except yaml.YAMLError as error:
         raise ConfigError(path, [(None, ConfigProblem((), f"not valid YAML: {error}"))]) from None
-    if data is None:
-        data = {}
+    if data is None:  # an editor may truncate before it writes: never take that as all-defaults
+        raise ConfigError(path, [(None, ConfigProblem((), "the config file is empty"))])
     duplicates = _duplicate_keys(document)
     if duplicates:
         raise ConfigError(path, duplicates)

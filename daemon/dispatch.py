@@ -8,9 +8,10 @@ again, and a post whose outcome was decided is filed where the ledger says.
 from __future__ import annotations
 
 import logging
+import os
 import random
 import time
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -35,6 +36,9 @@ from daemon.record import Outcome, build_record
 
 log = structlog.get_logger("dropcast.post")
 
+# After a failed filing (a full disk, say), when to try again: space does not free itself at once.
+FILING_RETRY_SECONDS = 60.0
+
 
 @dataclass(frozen=True)
 class Later:
@@ -48,20 +52,28 @@ class PostHandler:
 
     def __init__(self, ledger: AsyncLedger) -> None:
         self.ledger = ledger
+        self._reserved: set[Path] = set()  # archive names planned for posts not yet filed
+        self._planning = anyio.Lock()
 
     async def handle(self, candidate: Candidate, lease: Lease) -> Outcome | Later:
         """Publish `candidate` to the platforms that do not have it yet, then file it."""
+        rescan = lease.config.core.rescan_seconds
         try:
             post = await self._read(candidate)
         except PostRejectedError as error:
             return await self._reject(candidate, lease, str(error))
+        except OSError as error:  # unreadable now (permissions, vanished): perhaps not later
+            log.error("post.unreadable", file=error.filename, error=error.strerror)
+            return Later(time.time() + rescan)
         row = await self.ledger.run(Ledger.open_post, post.identity, post.stem, list(post.files))
         if row.decided:  # a crash came between deciding and filing: finish the filing
             return await self.finish_filing(row)
         if row.next_attempt_at is not None and row.next_attempt_at > time.time():
             return Later(row.next_attempt_at)
         if not lease.config.core.allow_duplicates:
-            earlier = await self.ledger.run(Ledger.earlier_delivered, post.identity, row.id)
+            earlier = await self._earlier_copy(row)
+            if isinstance(earlier, Later):
+                return earlier
             if earlier is not None:
                 return await self._duplicate(row, earlier, lease)
         try:
@@ -70,16 +82,32 @@ class PostHandler:
             return await self._reject(candidate, lease, str(error), row)
         if not publishers:
             log.warning("post.waiting", reason="no platform is enabled in the config")
-            return Later(time.time() + lease.config.core.rescan_seconds)
+            return Later(time.time() + rescan)
         deliveries = await self._deliver(post, row, publishers, lease)
-        return await self._conclude(row, deliveries, lease)
+        return await self._conclude(row, deliveries, lease, candidate)
+
+    async def _earlier_copy(self, row: PostRow) -> PostRow | Later | None:
+        """An earlier post with the same content: published (a duplicate), or still on its way."""
+        for other, delivered in await self.ledger.run(Ledger.same_content, row.identity, row.id):
+            on_its_way = other.filed_at is None and await anyio.to_thread.run_sync(
+                _any_exists, other.files
+            )
+            if on_its_way and (delivered or other.id < row.id):
+                return Later(time.time() + 5)  # two copies at once: let the first one finish
+            if delivered:
+                return other
+        return None
 
     async def finish_unfiled(self, skip: Collection[str] = ()) -> None:
         """File every post whose outcome was decided but whose files did not all move.
 
         `skip` names posts being handled right now, which finish their own filing.
         """
-        for row in await self.ledger.run(Ledger.unfiled):
+        unfiled = await self.ledger.run(Ledger.unfiled)
+        for row in unfiled:  # before any new name is chosen, keep these posts' names theirs
+            assert row.filing is not None
+            self._reserved.update(Filing.from_json(row.filing).targets)
+        for row in unfiled:
             if row.stem in skip:
                 continue
             with structlog.contextvars.bound_contextvars(post=row.stem):
@@ -106,8 +134,9 @@ class PostHandler:
             record_path = await anyio.to_thread.run_sync(carry_out, filing, record)
         except OSError as error:
             log.error("post.filing_failed", error=str(error), destination=str(filing.destination))
-            return Later(time.time() + 60)
+            return Later(time.time() + FILING_RETRY_SECONDS)
         await self.ledger.run(Ledger.filed, row.id, record_path)
+        self._reserved.difference_update(filing.targets)
         _log_summary(row, deliveries, filing.destination)
         return Outcome(row.outcome)
 
@@ -174,7 +203,12 @@ class PostHandler:
             return False  # sent (or pending in another attempt): never again
         policy = publisher.resend_after_unknown
         if policy == "check":
-            found = await _find_published(publisher, post)
+            try:
+                with anyio.fail_after(60):
+                    found = await publisher.find_published(post)
+            except Exception:  # cannot tell: it stays unknown and is not re-sent automatically
+                log.exception("platform.check_failed", platform=publisher.platform_name)
+                return False
             if found is not None:
                 await hooks.after(publisher.platform_name, found)
             return found is None
@@ -187,7 +221,11 @@ class PostHandler:
         return policy == "safe"
 
     async def _conclude(
-        self, row: PostRow, deliveries: Mapping[str, Delivery | None], lease: Lease
+        self,
+        row: PostRow,
+        deliveries: Mapping[str, Delivery | None],
+        lease: Lease,
+        candidate: Candidate,
     ) -> Outcome | Later:
         outcome = Outcome.of(deliveries.values())
         core = lease.config.core
@@ -206,11 +244,16 @@ class PostHandler:
             return Later(next_at)
         row = await self.ledger.run(Ledger.record_attempt, row.id, None)
         destination = core.failed if outcome is Outcome.FAILED else archive_day(core.archive)
-        return await self._decide_and_file(row, outcome, destination)
+        changed = await anyio.to_thread.run_sync(_changed_since_seen, candidate)
+        if changed:  # replaced while being published: the new file is a new post, left in the inbox
+            log.error("post.changed_while_publishing", files=[p.name for p in changed])
+        files = [path for path in row.files if path not in changed]
+        error = f"changed while it was published, left in the inbox: {', '.join(p.name for p in changed)}"
+        return await self._decide_and_file(
+            row, outcome, destination, files=files, error=error if changed else None
+        )
 
     async def _duplicate(self, row: PostRow, earlier: PostRow, lease: Lease) -> Outcome | Later:
-        if earlier.filed_at is None:  # the earlier one is still on its way: wait for it
-            return Later(time.time() + lease.config.core.rescan_seconds)
         log.warning("post.duplicate", earlier=earlier.stem, earlier_record=str(earlier.record_path))
         return await self._decide_and_file(
             row, Outcome.DUPLICATE, archive_day(lease.config.core.archive), duplicate_of=earlier.id
@@ -234,10 +277,16 @@ class PostHandler:
         outcome: Outcome,
         destination: Path,
         *,
+        files: Sequence[Path] | None = None,
         error: str | None = None,
         duplicate_of: int | None = None,
     ) -> Outcome | Later:
-        filing = await anyio.to_thread.run_sync(plan_filing, row.files, row.stem, destination)
+        files = row.files if files is None else files
+        async with self._planning:  # names are chosen and reserved one post at a time
+            filing = await anyio.to_thread.run_sync(
+                plan_filing, files, row.stem, destination, frozenset(self._reserved)
+            )
+            self._reserved.update(filing.targets)
         row = await self.ledger.run(
             Ledger.decide,
             row.id,
@@ -263,15 +312,6 @@ class _LedgerHooks:
         await self.ledger.run(Ledger.mark_result, self.post_id, platform, result)
 
 
-async def _find_published(publisher: AnyPublisher, post: Post) -> PublishResult | None:
-    try:
-        with anyio.fail_after(60):
-            return await publisher.find_published(post)
-    except Exception:  # cannot tell: then it is not re-sent automatically
-        log.exception("platform.check_failed", platform=publisher.platform_name)
-        return PublishResult.failure("could not check whether the platform has the post")
-
-
 def _read_archived(filing: Filing) -> Post:
     images = [target for _, target in filing.moves if target.suffix.lower() in IMAGE_SUFFIXES]
     captions = [target for _, target in filing.moves if target.suffix.lower() == CAPTION_SUFFIX]
@@ -280,6 +320,23 @@ def _read_archived(filing: Filing) -> Post:
             f"{filing.stem}: the archived post is not one image and one caption"
         )
     return read_post(filing.stem, images[0], captions[0])
+
+
+def _any_exists(paths: Sequence[Path]) -> bool:
+    return any(os.path.lexists(path) for path in paths)
+
+
+def _changed_since_seen(candidate: Candidate) -> list[Path]:
+    """The candidate's files whose size or mtime differ from when the post was read."""
+    changed = []
+    for file in candidate.files:
+        try:
+            info = os.lstat(file.path)
+        except FileNotFoundError:
+            continue
+        if (info.st_size, info.st_mtime_ns) != file.signature:
+            changed.append(file.path)
+    return changed
 
 
 def retry_delay(delays: tuple[float, ...], attempt: int) -> float:

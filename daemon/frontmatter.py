@@ -27,7 +27,7 @@ class FrontMatterError(ValueError):
 class Overrides(StrictModel):
     """What a post's front matter may set."""
 
-    platforms: tuple[str, ...] | None = None
+    platforms: tuple[str, ...] | None = Field(default=None, min_length=1)
     captions: dict[str, str] = Field(default_factory=dict)
 
 

@@ -14,6 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp"})
+# Pictures dropcast does not publish: paired all the same, so the post is refused with a reason.
+UNSUPPORTED_IMAGE_SUFFIXES = frozenset(
+    {".heic", ".heif", ".avif", ".gif", ".bmp", ".tif", ".tiff", ".jxl", ".dng", ".raw"}
+)
 CAPTION_SUFFIX = ".txt"
 _IGNORED_NAMES = frozenset({".ds_store", "thumbs.db", "@eadir", ".stfolder", "desktop.ini"})
 _TEMPORARY_SUFFIXES = (".part", ".tmp", ".crdownload", ".partial", ".download")
@@ -83,6 +87,13 @@ class Candidate:
         links = [f.path.name for f in self.files if f.is_symlink]
         if links:
             return f"{', '.join(links)}: a symbolic link; copy the file itself into the inbox"
+        unsupported = [
+            f.path.name
+            for f in self.images
+            if split_name(f.path.name)[1] in UNSUPPORTED_IMAGE_SUFFIXES
+        ]
+        if unsupported:
+            return f"{unsupported[0]}: dropcast publishes JPEG, PNG and WebP; convert the picture to one of them"
         return None
 
 
@@ -92,6 +103,14 @@ class InboxScan:
 
     candidates: dict[str, Candidate] = field(default_factory=dict)
     unrecognised: list[str] = field(default_factory=list)
+    temporaries: list[str] = field(
+        default_factory=list
+    )  # e.g. `x.jpg.part`: x.jpg is being written
+
+    def being_written(self, candidate: Candidate) -> bool:
+        """A temporary sibling (a browser's `x.jpg.part` beside a placeholder `x.jpg`) is there."""
+        names = [f"{file.path.name}." for file in candidate.files]
+        return any(temporary.startswith(tuple(names)) for temporary in self.temporaries)
 
 
 def scan_inbox(inbox: Path) -> InboxScan:
@@ -101,11 +120,14 @@ def scan_inbox(inbox: Path) -> InboxScan:
     scan = InboxScan()
     with os.scandir(inbox) as entries:
         for entry in entries:
+            if is_ignored(entry.name):
+                scan.temporaries.append(entry.name)
+                continue
             found = _inbox_file(entry)
             if found is None:
                 continue
             stem, suffix = split_name(entry.name)
-            if suffix in IMAGE_SUFFIXES:
+            if suffix in IMAGE_SUFFIXES or suffix in UNSUPPORTED_IMAGE_SUFFIXES:
                 images.setdefault(stem, []).append(found)
             elif suffix == CAPTION_SUFFIX:
                 captions.setdefault(stem, []).append(found)
@@ -119,8 +141,6 @@ def scan_inbox(inbox: Path) -> InboxScan:
 
 
 def _inbox_file(entry: os.DirEntry[str]) -> InboxFile | None:
-    if is_ignored(entry.name):
-        return None
     try:
         info = entry.stat(follow_symlinks=False)
     except FileNotFoundError:
@@ -194,12 +214,15 @@ class Inbox:
         cannot be listed.
         """
         self.tracker.mark_renamed(renamed_in)
-        candidates = scan_inbox(self.folder).candidates
+        scan = scan_inbox(self.folder)
+        candidates = scan.candidates
         self.tracker.observe((f for c in candidates.values() for f in c.files), now)
         self._retry_at = {s: v for s, v in self._retry_at.items() if s in candidates}
         due, next_at = [], float("inf")
         for candidate in candidates.values():
             if candidate.stem in self._in_flight or not candidate.is_pair:
+                continue
+            if scan.being_written(candidate):
                 continue
             ready_at = max(self.tracker.complete_at(candidate), self._retry_time(candidate))
             if ready_at <= now:

@@ -210,18 +210,16 @@ class Ledger:
             raise KeyError(post_id)
         return _post_row(row)
 
-    def earlier_delivered(self, identity: str, post_id: int) -> PostRow | None:
-        """Another post with this identity that a platform has (or may have) accepted, or an
-        earlier one still on its way (two copies dropped at once must not both be sent)."""
-        row = self._db.execute(
-            "SELECT * FROM posts p WHERE p.identity = ? AND p.id != ? AND ("
-            "  EXISTS (SELECT 1 FROM deliveries d WHERE d.post_id = p.id"
-            "          AND d.state IN ('sent', 'pending', 'unknown'))"
-            "  OR (p.id < ? AND p.outcome IS NULL)"
-            ") ORDER BY p.id LIMIT 1",
-            (identity, post_id, post_id),
-        ).fetchone()
-        return None if row is None else _post_row(row)
+    def same_content(self, identity: str, post_id: int) -> list[tuple[PostRow, bool]]:
+        """Other posts with this identity, oldest first, each with whether a platform has
+        (or may have) accepted it."""
+        rows = self._db.execute(
+            "SELECT p.*, EXISTS (SELECT 1 FROM deliveries d WHERE d.post_id = p.id "
+            "AND d.state IN ('sent', 'pending', 'unknown')) AS delivered "
+            "FROM posts p WHERE p.identity = ? AND p.id != ? ORDER BY p.id",
+            (identity, post_id),
+        )
+        return [(_post_row(row), bool(row["delivered"])) for row in rows]
 
     def record_attempt(self, post_id: int, next_attempt_at: float | None) -> PostRow:
         """One more attempt at the post; if it will be tried again, not before `next_attempt_at`."""
@@ -312,11 +310,6 @@ class Ledger:
         """`platform` answered: sent, or failed."""
         state = DeliveryState.SENT if result.ok else DeliveryState.FAILED
         self._set_delivery(post_id, platform, state, result)
-
-    def mark_unknown(self, post_id: int, platform: str, error: str) -> None:
-        self._set_delivery(
-            post_id, platform, DeliveryState.UNKNOWN, PublishResult.failure(error, attempts=0)
-        )
 
     def recover(self) -> int:
         """At start: every `pending` delivery lost its answer in a crash; make it `unknown`."""

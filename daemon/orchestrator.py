@@ -95,14 +95,14 @@ class WorkflowOrchestrator:
         return True
 
     async def _guarded(self, publisher: Publisher[PlatformSettings], post: Post) -> PublishResult:
-        try:
-            with anyio.fail_after(self.publish_timeout):
+        with anyio.move_on_after(self.publish_timeout):
+            try:
                 return await publisher.publish(post)
-        except TimeoutError:
-            return PublishResult.failure(f"timed out after {self.publish_timeout:g} s")
-        except Exception as error:  # the error boundary: one platform never stops the others
-            log.exception("platform.crashed")
-            return PublishResult.failure(f"unexpected error: {type(error).__name__}: {error}")
+            except Exception as error:  # the error boundary: one platform never stops the others
+                log.exception("platform.crashed")
+                # A publisher's own TimeoutError (a socket's, say) keeps its own words.
+                return PublishResult.failure(f"unexpected error: {type(error).__name__}: {error}")
+        return PublishResult.failure(f"timed out after {self.publish_timeout:g} s")
 
 
 def _clean(error: str | None) -> str | None:

@@ -1,14 +1,15 @@
 """The publishers for the config in force, kept across reloads while their settings stay the same.
 
-A post leases the set of publishers that is current when it starts, and keeps it until it
-is done; a publisher that a reload replaced is closed once no post uses it any more.
+A post leases the publishers that are current when it starts and keeps them until it is
+done. A publisher that a reload replaced is closed once no post holds it any more.
 """
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import structlog
 
@@ -19,14 +20,6 @@ from daemon.settings import PlatformSettings
 log = structlog.get_logger("dropcast.platforms")
 
 AnyPublisher = Publisher[PlatformSettings]
-
-
-@dataclass
-class _Generation:
-    config: ApplicationConfig
-    publishers: dict[str, AnyPublisher]
-    leases: int = 0
-    retired_publishers: list[AnyPublisher] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -42,49 +35,47 @@ class ActivePlatforms:
 
     def __init__(self, registry: Registry, config: ApplicationConfig) -> None:
         self.registry = registry
-        self._current = _Generation(config, self._build(config, {}))
-        self._retiring: list[_Generation] = []
+        self._config = config
+        self._publishers = self._build(config, {})
+        self._held: Counter[int] = Counter()  # leases on each publisher, by id()
+        self._retired: list[AnyPublisher] = []  # replaced by a reload, maybe still held
 
     @property
     def config(self) -> ApplicationConfig:
-        return self._current.config
+        return self._config
 
     async def apply(self, config: ApplicationConfig) -> None:
         """Use `config` for posts that start from now on."""
-        previous = self._current
-        publishers = self._build(config, previous.publishers)
-        kept = set(map(id, publishers.values()))
-        previous.retired_publishers = [p for p in previous.publishers.values() if id(p) not in kept]
-        self._current = _Generation(config, publishers)
-        self._retiring.append(previous)
+        publishers = self._build(config, self._publishers)
+        kept = {id(publisher) for publisher in publishers.values()}
+        self._retired += [p for p in self._publishers.values() if id(p) not in kept]
+        self._config, self._publishers = config, publishers
         await self._close_idle()
 
     def statuses(self) -> dict[str, str]:
         """What each enabled publisher wants the owner to know, by platform name."""
-        found = {name: publisher.status() for name, publisher in self._current.publishers.items()}
+        found = {name: publisher.status() for name, publisher in self._publishers.items()}
         return {name: status for name, status in found.items() if status}
 
     @asynccontextmanager
     async def lease(self) -> AsyncIterator[Lease]:
-        generation = self._current
-        generation.leases += 1
+        publishers = dict(self._publishers)
+        self._held.update(id(publisher) for publisher in publishers.values())
         try:
-            yield Lease(generation.config, generation.publishers)
+            yield Lease(self._config, publishers)
         finally:
-            generation.leases -= 1
+            self._held.subtract(id(publisher) for publisher in publishers.values())
             await self._close_idle()
 
     async def aclose(self) -> None:
         """Close every publisher: at shutdown, after the last post finished."""
-        for generation in [*self._retiring, self._current]:
-            await _close_all([*generation.retired_publishers, *generation.publishers.values()])
-        self._retiring.clear()
+        everything, self._retired = [*self._retired, *self._publishers.values()], []
+        await _close_all(everything)
 
     async def _close_idle(self) -> None:
-        idle = [g for g in self._retiring if g.leases == 0]
-        self._retiring = [g for g in self._retiring if g.leases > 0]
-        for generation in idle:
-            await _close_all(generation.retired_publishers)
+        idle = [p for p in self._retired if self._held[id(p)] <= 0]
+        self._retired = [p for p in self._retired if self._held[id(p)] > 0]
+        await _close_all(idle)
 
     def _build(
         self, config: ApplicationConfig, existing: Mapping[str, AnyPublisher]

@@ -23,7 +23,8 @@ class Outcome(StrEnum):
         sent = states.count(DeliveryState.SENT)
         if states and sent == len(states):
             return cls.PUBLISHED
-        if sent or DeliveryState.UNKNOWN in states:
+        # `pending` here means its answer could not be recorded: it may well have been sent.
+        if sent or DeliveryState.UNKNOWN in states or DeliveryState.PENDING in states:
             return cls.PARTIAL
         return cls.FAILED
 

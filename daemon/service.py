@@ -8,6 +8,7 @@ from __future__ import annotations
 import signal
 import time
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 
 import anyio
@@ -55,11 +56,13 @@ class Daemon:
         self._inbox = Inbox(self.inbox, core.settle_seconds)
         self._handler: PostHandler
         self._next_sweep = 0.0
+        self._next_unfiled_check = 0.0
         self._stopping = False
         # anyio objects need a running event loop: `run` makes them.
         self._limiter: anyio.CapacityLimiter
         self._stop_watching: anyio.Event
         self._intake_scope: anyio.CancelScope
+        self._posts_scope: anyio.CancelScope
         self._sleep: anyio.CancelScope  # the intake's wait for events, until the next look
 
     @property
@@ -87,7 +90,7 @@ class Daemon:
         self._limiter = anyio.CapacityLimiter(core.max_concurrent_posts)
         self._stop_watching = anyio.Event()
         self._intake_scope = anyio.CancelScope()
-        self._sleep = anyio.CancelScope()  # replaced by each wait; a post may finish before the first
+        self._sleep = anyio.CancelScope()  # each wait replaces it; a post may end before the first
         self._handler = PostHandler(ledger)
         unknown = await ledger.run(Ledger.recover)
         if unknown:
@@ -95,16 +98,26 @@ class Daemon:
                 "ledger.recovered", unknown_deliveries=unknown, see="dropcast status --failed"
             )
         await self._handler.finish_unfiled()
+        # Signals are heard until the very end: a second SIGTERM or SIGINT cuts the grace short.
+        async with anyio.create_task_group() as lifetime:
+            if self.handle_signals:
+                await lifetime.start(self._handle_signals)
+            await self._publish_until_stopped(task_status)
+            lifetime.cancel_scope.cancel()
+        await self.platforms.aclose()
+        self.notifier.close()
+        log.info("daemon.stopped")
+
+    async def _publish_until_stopped(self, task_status: TaskStatus[None]) -> None:
         async with anyio.create_task_group() as posts:
+            self._posts_scope = posts.cancel_scope
             with self._intake_scope:
                 async with anyio.create_task_group() as intake:
                     await intake.start(self._intake, posts)
-                    if self.handle_signals:
-                        await intake.start(self._handle_signals)
                     intake.start_soon(self._keep_alive)
                     log.info(
                         "daemon.started",
-                        inbox=str(core.inbox),
+                        inbox=str(self.inbox),
                         platforms=self.config.enabled_platforms,
                     )
                     self.notifier.ready(self.status_line())
@@ -115,12 +128,10 @@ class Daemon:
             grace = self.config.core.shutdown_grace_seconds
             log.info("daemon.stopping", posts_in_flight=self._inbox.in_flight, grace_seconds=grace)
             posts.cancel_scope.deadline = anyio.current_time() + grace
-        await self.platforms.aclose()
-        self.notifier.close()
-        log.info("daemon.stopped")
 
     def stop(self) -> None:
         """Stop taking posts; `run` returns once the posts in flight are done (or out of grace)."""
+        self._stopping = True
         self._stop_watching.set()
         self._intake_scope.cancel()
 
@@ -206,7 +217,8 @@ class Daemon:
         for candidate in due:
             posts.start_soon(self._process, candidate)
         self._next_sweep = min(self._next_sweep, next_due)
-        if not batch.paths:  # the periodic look: also finish filings a full disk interrupted
+        if now >= self._next_unfiled_check:  # also finish filings that a full disk interrupted
+            self._next_unfiled_check = now + self.config.core.rescan_seconds
             await self._handler.finish_unfiled(skip=self._inbox.in_flight_stems)
 
     async def _process(self, candidate: Candidate) -> None:
@@ -240,8 +252,10 @@ class Daemon:
             log.warning(
                 "config.restart_required",
                 keys=needs_restart,
-                detail="restart dropcast to apply these",
+                detail="restart dropcast to apply these; until then the old values stay",
             )
+            kept = {key: getattr(previous, key) for key in needs_restart}
+            config = replace(config, core=config.core.model_copy(update=kept))
         await self.platforms.apply(config)
         self._inbox.tracker.settle_seconds = config.core.settle_seconds
         self._limiter.total_tokens = config.core.max_concurrent_posts
@@ -253,7 +267,9 @@ class Daemon:
                 if received == signal.SIGHUP:
                     log.info("config.reload_requested", signal="SIGHUP")
                     await self.reload()
-                else:
+                elif not self._stopping:
                     log.info("daemon.signal_received", signal=signal.Signals(received).name)
                     self.stop()
-                    return
+                else:  # asked twice: stop now; posts cut off are finished at the next start
+                    log.warning("daemon.stopping_now", signal=signal.Signals(received).name)
+                    self._posts_scope.cancel()

@@ -123,11 +123,17 @@ def test_keys_left_out_take_their_defaults(tmp_path: Path, registry: Registry) -
     assert (core.log.level, core.log.format) == ("info", "auto")
 
 
-def test_empty_file_loads_with_defaults_and_no_platforms(
-    tmp_path: Path, registry: Registry
-) -> None:
-    """An empty config file is a valid config: every default, no platform enabled."""
-    path = write(tmp_path, "")
+@pytest.mark.parametrize("text", ["", "# only a comment\n", "\n\n"])
+def test_an_empty_file_is_an_error(tmp_path: Path, registry: Registry, text: str) -> None:
+    """An empty config (an editor mid-save, say) is refused, never taken as every default."""
+    path = write(tmp_path, text)
+
+    assert load_error(path, registry) == f"{path}: the config file is empty"
+
+
+def test_a_config_with_only_a_key_takes_the_defaults(tmp_path: Path, registry: Registry) -> None:
+    """Every key left out takes its default, relative to the config's folder."""
+    path = write(tmp_path, "platforms: {}\n")
 
     config = load_config(path, registry, environ={})
 
@@ -590,7 +596,7 @@ def test_every_problem_is_reported_at_once(tmp_path: Path, small_registry: Regis
         f"{path}, line 2: colour: unknown key (a typo?)",
         f"{path}, line 6: platforms.recording.token: environment variable UNSET_TOKEN is not set",
         f"{path}, line 7: platforms.recording.behaviour: expected something else: "
-        "Input should be 'ok', 'fail', 'raise' or 'hang'",
+        "Input should be 'ok', 'fail', 'raise', 'hang' or 'socket_timeout'",
         f"{path}, line 8: platforms.telegrm: unknown platform 'telegrm' (known: recording, vault)",
     ]
     assert [line for line, _ in caught.value.problems] == [1, 2, 6, 7, 8]

@@ -344,3 +344,22 @@ def test_retry_all_with_nothing_to_do_says_so(dropcast: Dropcast) -> None:
         0,
         "nothing to retry: no archived post needs it\n",
     )
+
+
+def test_a_second_stop_signal_ends_the_grace_period(dropcast: Dropcast) -> None:
+    """SIGTERM waits for the post in flight; a second SIGTERM stops at once, leaving the post in the inbox."""
+    dropcast.configure(gate={"hold": True})
+    dropcast.start()
+    assert dropcast.process is not None
+    drop(dropcast.inbox, "held")
+    wait_until(lambda: (dropcast.signals / "gate.entered").exists(), "gate to be called")
+    dropcast.process.send_signal(signal.SIGTERM)
+    dropcast.wait_for_event("daemon.stopping")
+    assert dropcast.process.poll() is None  # still giving the post its grace period
+    dropcast.process.send_signal(signal.SIGTERM)
+    assert dropcast.process.wait(timeout=10) == 0
+    assert "daemon.stopping_now" in [event["event"] for event in dropcast.events()]
+    assert sorted(p.name for p in dropcast.inbox.iterdir() if not p.name.startswith(".")) == [
+        "held.jpg",
+        "held.txt",
+    ]

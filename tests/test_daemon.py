@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,15 @@ from structlog.testing import capture_logs
 
 from daemon.config import load_config
 from daemon.publishers.base import Registry
-from tests.conftest import archived, inbox_files, running_daemon, wait_for, write_config, write_post
+from tests.conftest import (
+    archived,
+    inbox_files,
+    make_image,
+    running_daemon,
+    wait_for,
+    write_config,
+    write_post,
+)
 from tests.fakes.publishers import OCCUPANCY, RECEIVED
 
 
@@ -233,3 +242,58 @@ def test_the_shipped_config_is_valid() -> None:
     """The config.yaml in the repository loads, with the preview platform enabled."""
     config = load_config(Path(__file__).parent.parent / "config.yaml", Registry.discover())
     assert config.enabled_platforms == ["preview"]
+
+
+async def test_a_publishers_own_timeout_keeps_its_words(tmp_path: Path, registry: Registry) -> None:
+    """A TimeoutError raised inside a platform is reported as itself, not as the publish timeout."""
+    config = write_config(
+        tmp_path, {"recording": {"enabled": True, "behaviour": "socket_timeout"}}, max_attempts=1
+    )
+    async with running_daemon(config, registry):
+        write_post(tmp_path / "inbox", "slowpoke")
+        await wait_for(lambda: "slowpoke.result.json" in failed_files(tmp_path), what="failed/")
+    error = record_of(tmp_path, "slowpoke", "failed")["platforms"]["recording"]["error"]
+    assert error == "unexpected error: TimeoutError: connect to the server timed out"
+
+
+async def test_posts_given_one_name_at_once_all_keep_their_files(
+    tmp_path: Path, registry: Registry
+) -> None:
+    """Two posts filed at the same moment never get the same name: every file arrives, none is lost."""
+    failed = tmp_path / "failed"
+    failed.mkdir()
+    for suffix in (".jpg", ".txt", ".result.json"):
+        (failed / f"a{suffix}").write_text("an older post", encoding="utf-8")
+    config = write_config(tmp_path, max_concurrent_posts=4)
+    inbox = tmp_path / "inbox"
+    async with running_daemon(config, registry):
+        for stem in (
+            "a",
+            "a-1",
+        ):  # both refused at once ("a" must become a-1, which "a-1" wants too)
+            (inbox / f"{stem}.jpg").write_bytes(b"not a picture")
+            (inbox / f"{stem}.txt").write_text(f"caption {stem}", encoding="utf-8")
+        await wait_for(lambda: len(failed_files(tmp_path)) == 9, what="both posts in failed/")
+    captions = sorted(p.read_text(encoding="utf-8") for p in failed.glob("*.txt"))
+    assert captions == ["an older post", "caption a", "caption a-1"]
+    assert inbox_files(tmp_path) == []
+
+
+async def test_a_photo_replaced_while_publishing_stays_in_the_inbox(
+    tmp_path: Path, registry: Registry
+) -> None:
+    """A photo swapped during publishing is not archived as the published one: it stays as a new post."""
+    config = write_config(tmp_path, {"recording": {"enabled": True, "delay": 1.0}})
+    inbox = tmp_path / "inbox"
+    async with running_daemon(config, registry):
+        write_post(inbox, "swap", "the first photo")
+        await wait_for(lambda: RECEIVED["recording"], what="publishing to start")
+        make_image(inbox / "swap.jpg.part", (80, 60))
+        os.replace(inbox / "swap.jpg.part", inbox / "swap.jpg")
+        await wait_for(
+            lambda: any(p.name == "swap.result.json" for p in archived(tmp_path)), what="the record"
+        )
+    assert [p.name for p in archived(tmp_path)] == ["swap.result.json", "swap.txt"]
+    assert inbox_files(tmp_path) == ["swap.jpg"]
+    record = record_of(tmp_path, "swap")
+    assert record["error"] == "changed while it was published, left in the inbox: swap.jpg"

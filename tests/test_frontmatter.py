@@ -22,7 +22,6 @@ PARSE_CASES: list[tuple[str, str, tuple[str, ...] | None, dict[str, str]]] = [
         {},
     ),
     ("---\nplatforms:\n  - email\n---\nHi\n", "Hi\n", ("email",), {}),
-    ("---\nplatforms: []\n---\nNowhere\n", "Nowhere\n", (), {}),
     (
         "---\ncaptions:\n  telegram: Short one.\n  email: |\n    Long\n    one.\n---\nBody\n",
         "Body\n",
@@ -79,7 +78,6 @@ PARSE_CASES: list[tuple[str, str, tuple[str, ...] | None, dict[str, str]]] = [
         "no-trailing-newline",
         "platforms-flow-list",
         "platforms-block-list",
-        "platforms-empty-list",
         "captions-map",
         "platforms-and-captions",
         "crlf-line-endings",
@@ -139,6 +137,11 @@ ERROR_CASES: list[tuple[str, str]] = [
         "front matter: captions: expected something else: Input should be a valid dictionary",
     ),
     (
+        "---\nplatforms: []\n---\nNowhere\n",
+        "front matter: platforms: expected something else: Tuple should have at least 1 item "
+        "after validation, not 0",
+    ),
+    (
         "---\ncaptions: {telegram: 5}\n---\n",
         "front matter: captions.telegram: expected something else: Input should be a valid string",
     ),
@@ -159,6 +162,7 @@ ERROR_CASES: list[tuple[str, str]] = [
         "platforms-not-a-list",
         "platform-name-not-a-string",
         "captions-not-a-map",
+        "platforms-empty-list",
         "caption-not-a-string",
     ],
 )

@@ -179,11 +179,36 @@ def test_scan_lists_unrecognised_files(inbox: Path) -> None:
     """Files that are neither an image nor a caption are listed as unrecognised."""
     (inbox / "notes.pdf").write_bytes(b"%PDF")
     (inbox / "README").write_text("x", encoding="utf-8")
-    make_image(inbox / "animation.gif", image_format="GIF")
     write_post(inbox, "sunset")
     scan = scan_inbox(inbox)
-    assert sorted(scan.unrecognised) == ["README", "animation.gif", "notes.pdf"]
+    assert sorted(scan.unrecognised) == ["README", "notes.pdf"]
     assert list(scan.candidates) == ["sunset"]
+
+
+@pytest.mark.parametrize("name", ["holiday.heic", "animation.gif", "scan.TIFF"])
+def test_an_unsupported_picture_pairs_and_is_refused_with_a_reason(inbox: Path, name: str) -> None:
+    """A HEIC, GIF or TIFF with a caption is a post dropcast refuses, saying which formats it takes."""
+    (inbox / name).write_bytes(b"not decoded")
+    stem = name.rpartition(".")[0]
+    (inbox / f"{stem}.txt").write_text("caption", encoding="utf-8")
+    candidate = scan_inbox(inbox).candidates[stem]
+    assert candidate.is_pair
+    assert (
+        candidate.problem()
+        == f"{name}: dropcast publishes JPEG, PNG and WebP; convert the picture to one of them"
+    )
+
+
+def test_a_placeholder_beside_its_download_is_being_written(inbox: Path) -> None:
+    """A browser's empty `x.jpg` beside `x.jpg.part` is not complete, however long it waits."""
+    (inbox / "x.jpg").write_bytes(b"")
+    (inbox / "x.jpg.part").write_bytes(b"half")
+    (inbox / "x.txt").write_text("caption", encoding="utf-8")
+    scan = scan_inbox(inbox)
+    assert scan.being_written(scan.candidates["x"])
+    (inbox / "x.jpg.part").unlink()
+    rescan = scan_inbox(inbox)
+    assert not rescan.being_written(rescan.candidates["x"])
 
 
 def test_scan_two_images_for_one_caption_is_a_problem_naming_both(inbox: Path) -> None:

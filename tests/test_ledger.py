@@ -199,3 +199,20 @@ async def test_a_full_disk_while_writing_the_record_loses_nothing(
         "roomy.result.json",
         "roomy.txt",
     ]
+
+
+async def test_a_failed_post_renamed_in_the_inbox_is_published_under_its_new_name(
+    tmp_path: Path, registry: Registry
+) -> None:
+    """Renaming a post that failed once does not leave it waiting on its old, abandoned self."""
+    platforms = {"recording": {"enabled": True, "fail_first": 1}}
+    config = write_config(tmp_path, platforms, retry_delays=[0.3], max_attempts=5)
+    inbox = tmp_path / "inbox"
+    async with running_daemon(config, registry):
+        write_post(inbox, "before", "Same words")
+        await wait_for(lambda: RECEIVED["recording"], what="the first, failed attempt")
+        for suffix in (".jpg", ".txt"):
+            os.replace(inbox / f"before{suffix}", inbox / f"after{suffix}")
+        await wait_for(lambda: len(archived(tmp_path)) == 3, within=15, what="the renamed post")
+    assert [post.stem for post in RECEIVED["recording"]] == ["before", "after"]
+    assert record_of(tmp_path, "after")["outcome"] == "published"

@@ -163,3 +163,17 @@ async def test_a_post_still_hanging_after_the_grace_period_stays_in_the_inbox(
             daemon.stop()
     assert inbox_files(tmp_path) == ["stuck.jpg", "stuck.txt"]
     assert archived(tmp_path) == []
+
+
+async def test_a_new_state_folder_waits_for_a_restart(tmp_path: Path, registry: Registry) -> None:
+    """Changing `state` while running is logged as needing a restart; the old folder stays in use."""
+    config = write_config(tmp_path)
+    with capture_logs() as logs:
+        async with running_daemon(config, registry) as daemon:
+            text = config.read_text(encoding="utf-8").replace("state: state", "state: elsewhere")
+            replace_config(config, text)
+            await wait_for(lambda: events(logs, "config.restart_required"), what="the warning")
+            assert daemon.config.core.state == tmp_path / "state"
+            async with daemon.platforms.lease() as lease:
+                assert lease.publishers["recording"].context.state_dir == tmp_path / "state"
+    assert events(logs, "config.restart_required")[0]["keys"] == ["state"]

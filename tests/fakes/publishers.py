@@ -41,7 +41,7 @@ OCCUPANCY = Occupancy()
 
 class RecordingSettings(PlatformSettings):
     label: str = "recording"
-    behaviour: Literal["ok", "fail", "raise", "hang"] = "ok"
+    behaviour: Literal["ok", "fail", "raise", "hang", "socket_timeout"] = "ok"
     fail_first: int = 0  # refuse this many posts before behaving as `behaviour` says
     delay: float = 0.0
     token: SecretStr | None = None
@@ -69,6 +69,8 @@ class RecordingPublisher(Publisher[RecordingSettings]):
         if behaviour == "raise":
             token = self.settings.token.get_secret_value() if self.settings.token else None
             raise RuntimeError(f"{self.settings.label} exploded (token {token})")
+        if behaviour == "socket_timeout":
+            raise TimeoutError("connect to the server timed out")
         if behaviour == "fail":
             return PublishResult.failure(f"{self.settings.label} refused the post")
         number = len(RECEIVED[self.settings.label])
