@@ -54,6 +54,43 @@ def test_truncate_keeps_the_first_hashtags_and_drops_the_rest() -> None:
 
 
 @pytest.mark.parametrize(
+    ("text", "limits", "notes"),
+    [
+        ("Red sky tonight #sunset", {"max_chars": 2200, "max_hashtags": 30}, ()),
+        (
+            LONG_CAPTION,
+            {"max_chars": 2200, "max_hashtags": 30},
+            (
+                "caption cut from 2,500 to 2,196 characters at a word boundary, ending in … "
+                "(max_caption_chars: 2,200)",
+            ),
+        ),
+        (
+            FORTY_TAGS,
+            {"max_chars": 2200, "max_hashtags": 30},
+            ("10 of 40 hashtags dropped from the caption (max_hashtags: 30)",),
+        ),
+        (
+            FORTY_TAGS,
+            {"max_chars": 100, "max_hashtags": 25},
+            (
+                "15 of 40 hashtags dropped from the caption (max_hashtags: 25)",
+                f"caption cut from {len(FORTY_TAGS)} to 95 characters at a word boundary, "
+                "ending in … (max_caption_chars: 100)",
+            ),
+        ),
+    ],
+)
+def test_notes_say_what_was_taken_out(
+    text: str, limits: dict[str, int], notes: tuple[str, ...]
+) -> None:
+    """The notes for the result record say how many hashtags went and how far the text was cut."""
+    fitted = fit_caption(text, **limits, policy="truncate")
+    assert fitted.notes == notes
+    assert fitted.changed is bool(notes)
+
+
+@pytest.mark.parametrize(
     ("text", "keep", "expected"),
     [
         ("A #b #c #d", 1, "A #b"),

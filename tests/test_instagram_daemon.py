@@ -4,19 +4,24 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from structlog.testing import capture_logs
 
+from daemon.ledger import Ledger, ledger_path
+from daemon.post import read_post
 from daemon.publishers.base import Registry
+from daemon.publishers.instagram import FOUND_NOTE
 from tests.conftest import archived, running_daemon, wait_for, write_config, write_post
 from tests.fakes.instagram import (
     PASSWORD,
     USERNAME,
     FakeInstagram,
     fake_instagram,
+    feed_with,
 )
 from tests.fakes.instagram.network import (
     refuse_network,
@@ -82,3 +87,72 @@ async def test_a_paused_instagram_leaves_the_other_platforms_alone(
     assert data["platforms"]["recording"]["ok"] is True
     assert "security challenge" in data["platforms"]["instagram"]["error"]
     assert PASSWORD not in json.dumps(data) + repr(logs)
+
+
+def crashed_while_sending(folder: Path, stem: str, caption: str) -> None:
+    """A post in the inbox whose Instagram delivery was under way when dropcast was killed."""
+    image = write_post(folder / "inbox", stem, caption)
+    post = read_post(stem, image, folder / "inbox" / f"{stem}.txt")
+    ledger = Ledger(ledger_path(folder / "state"))
+    try:
+        row = ledger.open_post(post.identity, post.stem, list(post.files))
+        ledger.mark_pending(row.id, "instagram")
+    finally:
+        ledger.close()
+
+
+async def test_after_a_crash_a_post_already_on_instagram_is_not_posted_again(
+    tmp_path: Path, registry: Registry, fake: FakeInstagram
+) -> None:
+    """The post's caption is among the account's recent posts: recorded as sent, nothing uploaded."""
+    fake.reply("user_feed", 200, feed_with(("DCfakeCODE1", "Boats at dawn #harbour #sea")))
+    config = write_config(tmp_path, {"instagram": INSTAGRAM})
+    crashed_while_sending(tmp_path, "harbour", "Boats at dawn #harbour #sea")
+    async with running_daemon(config, registry, environ={"INSTAGRAM_PASSWORD": PASSWORD}):
+        await wait_for(lambda: len(archived(tmp_path)) == 3, what="the archive")
+    data = record(tmp_path)
+    result = data["platforms"]["instagram"]
+    assert (data["outcome"], result["ok"], result["id"], result["notes"]) == (
+        "published",
+        True,
+        "DCfakeCODE1",
+        [FOUND_NOTE],
+    )
+    assert "user_feed" in fake.names
+    assert "rupload" not in fake.names
+    assert "configure" not in fake.names
+
+
+async def test_after_a_crash_a_post_missing_from_instagram_is_posted_once(
+    tmp_path: Path, registry: Registry, fake: FakeInstagram
+) -> None:
+    """None of the recent posts has the caption: the post is uploaded, once."""
+    config = write_config(tmp_path, {"instagram": INSTAGRAM})
+    crashed_while_sending(tmp_path, "harbour", "Boats at night")
+    async with running_daemon(config, registry, environ={"INSTAGRAM_PASSWORD": PASSWORD}):
+        await wait_for(lambda: len(archived(tmp_path)) == 3, what="the archive")
+    assert record(tmp_path)["platforms"]["instagram"]["ok"] is True
+    assert fake.names.count("user_feed") == 1
+    assert fake.names.count("configure") == 1
+    assert fake.names.index("user_feed") < fake.names.index("rupload")
+
+
+async def test_after_a_crash_a_paused_instagram_is_neither_asked_nor_sent_the_post(
+    tmp_path: Path, registry: Registry, fake: FakeInstagram
+) -> None:
+    """While paused Instagram gets no request and the post is not sent again: it stays unknown."""
+    until = datetime.now(UTC) + timedelta(hours=1)
+    limits = tmp_path / "state" / "instagram" / f"{USERNAME}.limits.json"
+    limits.parent.mkdir(parents=True)
+    limits.write_text(json.dumps({"paused_until": until.isoformat(), "pause_reason": "a test"}))
+    platforms = {"instagram": INSTAGRAM, "recording": {"enabled": True}}
+    config = write_config(tmp_path, platforms)
+    crashed_while_sending(tmp_path, "harbour", "Boats at dawn")
+    with capture_logs() as logs:
+        async with running_daemon(config, registry, environ={"INSTAGRAM_PASSWORD": PASSWORD}):
+            await wait_for(lambda: len(archived(tmp_path)) == 3, what="the archive")
+    data = record(tmp_path)
+    instagram = data["platforms"]["instagram"]
+    assert (data["outcome"], instagram["ok"], instagram["state"]) == ("partial", False, "unknown")
+    assert "platform.check_failed" in [event["event"] for event in logs]
+    assert fake.names == []

@@ -151,3 +151,47 @@ def test_quality_is_high(tmp_path: Path) -> None:
     image = opened(prepare_image(source, fit="pad", pad_color="white"))
     luma_table = image.quantization[0]  # type: ignore[attr-defined]
     assert max(luma_table) <= 12  # quality 75, instagrapi's own, has steps up to 61
+
+
+def big_jpeg(path: Path) -> Path:
+    """4000x3000: Pillow decodes it at half size, which must not show in the notes."""
+    Image.new("RGB", (4000, 3000), GREEN).save(path, "JPEG", quality=80)
+    return path
+
+
+PADDED_TALL = "image padded with white bars at the sides to Instagram's tallest shape, 4:5"
+CROPPED_TALL = (
+    "image cropped at the top and bottom to Instagram's tallest shape, 4:5 (its middle is kept)"
+)
+PADDED_WIDE = (
+    "image padded with white bars at the top and bottom to Instagram's widest shape, 1.91:1"
+)
+CROPPED_WIDE = "image cropped at the sides to Instagram's widest shape, 1.91:1 (its middle is kept)"
+
+
+def resized(sent: str, original: str) -> str:
+    return (
+        f"image resized to {sent} pixels (the original is {original}; Instagram takes 320 to "
+        "1440 pixels wide)"
+    )
+
+
+@pytest.mark.parametrize(
+    ("make", "fit", "notes"),
+    [
+        (tall_png_with_alpha, "pad", (PADDED_TALL, resized("1440x1800", "1080x2400"))),
+        (tall_png_with_alpha, "crop", (CROPPED_TALL,)),
+        (wide_jpeg, "pad", (PADDED_WIDE, resized("1440x754", "3000x1000"))),
+        (wide_jpeg, "crop", (CROPPED_WIDE, resized("1440x754", "3000x1000"))),
+        (rotated_jpeg, "pad", (PADDED_TALL,)),
+        (rotated_jpeg, "crop", (CROPPED_TALL, resized("320x400", "300x400"))),
+        (webp_with_alpha, "pad", ()),
+        (big_jpeg, "pad", (resized("1440x1080", "4000x3000"),)),
+    ],
+)
+def test_notes_say_how_the_image_was_made_to_fit(
+    tmp_path: Path, make: Maker, fit: Fit, notes: tuple[str, ...]
+) -> None:
+    """Padding, cropping and resizing are each noted, with the original's upright size."""
+    prepared = prepare_image(make(tmp_path / "source"), fit=fit, pad_color="white")
+    assert prepared.notes == notes

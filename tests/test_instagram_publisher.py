@@ -250,6 +250,35 @@ async def test_a_long_caption_is_truncated_before_it_is_sent(
     assert sent.endswith("…")
 
 
+async def test_a_post_that_fits_as_it_is_has_no_notes(
+    fake: FakeInstagram, state: Path, tmp_path: Path
+) -> None:
+    """A square photo with a short caption goes as it is: nothing to tell the owner."""
+    result = await instagram_publisher(state).publish(make_post(tmp_path))
+    assert result.ok, result.error
+    assert result.notes == ()
+
+
+async def test_a_shortened_caption_and_a_reshaped_image_are_noted_in_the_result(
+    fake: FakeInstagram, state: Path, tmp_path: Path
+) -> None:
+    """The result's notes say how far the caption was cut and how the photo was made to fit."""
+    image = tmp_path / "tall.png"
+    Image.new("RGB", (1080, 2400), (10, 20, 30)).save(image, "PNG")
+    caption = " ".join(f"word{n:04d}" for n in range(300))[:2500] + " #one #two #three"
+    post = make_post(tmp_path, "tall", caption=caption, image=image)
+    result = await instagram_publisher(state, max_hashtags=1).publish(post)
+    assert result.ok, result.error
+    assert result.notes == (
+        "2 of 3 hashtags dropped from the caption (max_hashtags: 1)",
+        "caption cut from 2,517 to 2,196 characters at a word boundary, ending in … "
+        "(max_caption_chars: 2,200)",
+        "image padded with white bars at the sides to Instagram's tallest shape, 4:5",
+        "image resized to 1440x1800 pixels (the original is 1080x2400; Instagram takes 320 "
+        "to 1440 pixels wide)",
+    )
+
+
 async def test_a_long_caption_under_fail_makes_no_request(
     fake: FakeInstagram, state: Path, tmp_path: Path
 ) -> None:

@@ -78,6 +78,7 @@ async def test_a_1024_character_caption_goes_with_the_photo_alone(
     assert result.ok, result.error
     assert [request.method for request in fake.requests] == ["sendPhoto"]
     assert fake.requests[0].caption == caption
+    assert result.notes == ()
 
 
 async def test_a_1025_character_caption_continues_in_a_reply(
@@ -94,6 +95,10 @@ async def test_a_1025_character_caption_continues_in_a_reply(
     assert message.text is not None
     assert photo.caption + message.text == caption
     assert message.reply_to == 1
+    assert result.notes == (
+        "caption split into 2 messages (Telegram takes 1,024 characters with an image): "
+        "the image's caption and 1 reply",
+    )
 
 
 async def test_a_9000_character_caption_arrives_whole_and_in_order(
@@ -113,6 +118,10 @@ async def test_a_9000_character_caption_arrives_whole_and_in_order(
     assert all(len(text) <= 4096 for text in texts[1:])
     assert all(text.endswith("\n\n") for text in texts[:-1])  # each ends a paragraph
     assert all(message.reply_to == 1 for message in messages)
+    assert result.notes == (
+        f"caption split into {len(texts)} messages (Telegram takes 1,024 characters with an "
+        f"image): the image's caption and {len(messages)} replies",
+    )
 
 
 async def test_further_caption_messages_are_silent_and_without_previews(
@@ -215,6 +224,7 @@ async def test_a_12_mb_image_is_sent_as_a_document(
     assert document.upload.filename == "big.png"
     (choice,) = [event for event in logs if event["event"] == "image.sent_as_document"]
     assert "10 MB" in choice["reason"]
+    assert result.notes == (f"big.png sent as a document (the original file): {choice['reason']}",)
 
 
 async def test_a_100_by_4000_image_is_sent_as_a_document(
@@ -226,6 +236,10 @@ async def test_a_100_by_4000_image_is_sent_as_a_document(
         result = await publisher.publish(post_of(tmp_path, images=(tall,)))
     assert result.ok, result.error
     assert [request.method for request in fake.requests] == ["sendDocument"]
+    assert result.notes == (
+        "tall.jpg sent as a document (the original file): an aspect ratio of 40.0:1 is over "
+        "the 20:1 Telegram takes for a photo",
+    )
 
 
 async def test_oversize_scale_sends_a_big_image_as_a_smaller_photo(
@@ -240,6 +254,9 @@ async def test_oversize_scale_sends_a_big_image_as_a_smaller_photo(
     assert len(photo.upload.data) <= 10_000_000
     with Image.open(io.BytesIO(photo.upload.data)) as image:
         assert (image.format, image.size) == ("JPEG", (2000, 2000))
+    (note,) = result.notes
+    assert note.startswith("big.png sent as a photo, re-encoded as a 2000x2000 JPEG: ")
+    assert note.endswith("MB is over the 10 MB Telegram takes for a photo")
 
 
 async def test_oversize_scale_still_sends_a_too_narrow_image_as_a_document(
@@ -262,6 +279,23 @@ async def test_several_images_go_as_one_album(fake: FakeTelegram, tmp_path: Path
     assert album.method == "sendMediaGroup"
     assert [item.get("caption") for item in album.media] == ["Red sky tonight", None]
     assert [item["upload"].data for item in album.media] == [p.read_bytes() for p in images]
+    assert result.notes == ()
+
+
+async def test_an_album_with_one_oversize_image_notes_why_each_is_a_document(
+    fake: FakeTelegram, tmp_path: Path, big_image: Path
+) -> None:
+    """One image too big for a photo makes the whole album documents, and the notes say why."""
+    small = make_image(tmp_path / "small.jpg")
+    async with telegram_publisher(fake, tmp_path) as publisher:
+        result = await publisher.publish(post_of(tmp_path, images=(big_image, small)))
+    assert result.ok, result.error
+    big_note, small_note = result.notes
+    assert big_note.startswith("big.png sent as a document (the original file): ")
+    assert small_note == (
+        "small.jpg sent as a document (the original file): an album's images are all photos "
+        "or all documents"
+    )
 
 
 async def test_one_connection_serves_every_post(fake: FakeTelegram, tmp_path: Path) -> None:

@@ -31,6 +31,7 @@ class FittedCaption:
     text: str
     dropped_hashtags: int = 0
     truncated: bool = False
+    notes: tuple[str, ...] = ()  # what was taken out, in words for the result record
 
     @property
     def changed(self) -> bool:
@@ -47,9 +48,19 @@ def fit_caption(
         return FittedCaption(text)
     kept = drop_hashtags(text, max_hashtags) if hashtags > max_hashtags else text
     shortened = truncate(kept, max_chars)
-    return FittedCaption(
-        shortened, dropped_hashtags=max(0, hashtags - max_hashtags), truncated=shortened != kept
-    )
+    dropped, truncated = max(0, hashtags - max_hashtags), shortened != kept
+    notes = []
+    if dropped:
+        notes.append(
+            f"{dropped} of {hashtags} hashtags dropped from the caption "
+            f"(max_hashtags: {max_hashtags})"
+        )
+    if truncated:
+        notes.append(
+            f"caption cut from {len(text):,} to {len(shortened):,} characters at a word "
+            f"boundary, ending in {ELLIPSIS} (max_caption_chars: {max_chars:,})"
+        )
+    return FittedCaption(shortened, dropped, truncated, tuple(notes))
 
 
 def _refuse_if_over(text: str, hashtags: int, *, max_chars: int, max_hashtags: int) -> None:

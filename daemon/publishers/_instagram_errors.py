@@ -48,8 +48,13 @@ _BLOCKED_ADDRESS = (
 )
 
 
-def describe(error: BaseException, *, request_timeout: float, totp: bool) -> Failure | None:
-    """The `Failure` for an expected error; None for an unexpected one (a bug: let it raise)."""
+def describe(
+    error: BaseException, *, request_timeout: float, totp: bool, refused: str = "refused the post"
+) -> Failure | None:
+    """The `Failure` for an expected error; None for an unexpected one (a bug: let it raise).
+
+    `refused` says what Instagram did when it answered with an error of its own.
+    """
     cause = error.__cause__ if isinstance(error, LoginFailedError) else error
     if cause is None:
         return None
@@ -64,7 +69,7 @@ def describe(error: BaseException, *, request_timeout: float, totp: bool) -> Fai
     from instagrapi.exceptions import ClientError
 
     if isinstance(cause, ClientError):
-        return Failure(f"Instagram refused the post: {_detail(cause)}")
+        return Failure(f"Instagram {refused}: {_detail(cause)}")
     return None
 
 

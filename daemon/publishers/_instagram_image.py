@@ -28,11 +28,12 @@ _DRAFT_SIZE = (1800, 1800)
 
 @dataclass(frozen=True)
 class PreparedImage:
-    """A JPEG ready to upload, and its true size."""
+    """A JPEG ready to upload, its true size, and what was done to fit it (in words)."""
 
     data: bytes
     width: int
     height: int
+    notes: tuple[str, ...] = ()
 
 
 def parse_color(value: str) -> tuple[int, int, int]:
@@ -45,14 +46,45 @@ def prepare_image(source: Path, *, fit: Fit, pad_color: str) -> PreparedImage:
     """Read `source` and return the JPEG Instagram should get (blocking: run it in a thread)."""
     background = parse_color(pad_color)
     with Image.open(source) as original:
-        original.draft("RGB", _DRAFT_SIZE)
+        stored = original.size
+        original.draft("RGB", _DRAFT_SIZE)  # may decode a big JPEG at a fraction of its size
+        decoded = original.size
         icc_profile = original.info.get("icc_profile")
         upright = ImageOps.exif_transpose(original)
     framed = frame(flatten(upright, background), fit, background)
     sized = limit_width(framed)
     buffer = io.BytesIO()
     sized.save(buffer, "JPEG", quality=QUALITY, optimize=True, icc_profile=icc_profile)
-    return PreparedImage(buffer.getvalue(), sized.width, sized.height)
+    full_size = stored if upright.size == decoded else (stored[1], stored[0])
+    notes = (
+        _frame_note(upright.size, framed.size, fit, pad_color),
+        _size_note(full_size, sized.size) if sized.size != framed.size else None,
+    )
+    return PreparedImage(
+        buffer.getvalue(), sized.width, sized.height, tuple(note for note in notes if note)
+    )
+
+
+def _frame_note(
+    before: tuple[int, int], after: tuple[int, int], fit: Fit, pad_color: str
+) -> str | None:
+    """What `frame` did, in words; None if it left the image alone."""
+    if before == after:
+        return None
+    tall = before[0] * _TALL_H < before[1] * _TALL_W
+    shape = "tallest shape, 4:5" if tall else "widest shape, 1.91:1"
+    if fit == "crop":
+        cut = "top and bottom" if tall else "sides"
+        return f"image cropped at the {cut} to Instagram's {shape} (its middle is kept)"
+    bars = "sides" if tall else "top and bottom"
+    return f"image padded with {pad_color} bars at the {bars} to Instagram's {shape}"
+
+
+def _size_note(original: tuple[int, int], sent: tuple[int, int]) -> str:
+    return (
+        f"image resized to {sent[0]}x{sent[1]} pixels (the original is "
+        f"{original[0]}x{original[1]}; Instagram takes {MIN_WIDTH} to {MAX_WIDTH} pixels wide)"
+    )
 
 
 def flatten(image: Image.Image, background: tuple[int, int, int]) -> Image.Image:

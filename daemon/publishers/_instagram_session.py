@@ -16,6 +16,8 @@ Workarounds for instagrapi 3.x, whose source is the final word on how it behaves
   atomically with mode 0600 instead.
 - `photo_upload` re-encodes the image itself (no EXIF rotation, quality 75, 1080 px, the
   original's size reported): the prepared JPEG is uploaded as is, then configured.
+- `user_medias_v1` turns a network error into "no posts": the look at the account's recent
+  posts makes its one request itself (see `_instagram_recent`).
 """
 
 from __future__ import annotations
@@ -25,12 +27,13 @@ import logging
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import structlog
 
 from daemon.publishers._instagram_errors import LoginFailedError
 from daemon.publishers._instagram_image import PreparedImage
+from daemon.publishers._instagram_recent import RecentPost, recent_posts
 from daemon.publishers._instagram_settings import InstagramSettings
 from daemon.publishers._instagram_state import write_private_file
 from daemon.publishers._instagram_upload import Posted, upload
@@ -40,6 +43,8 @@ if TYPE_CHECKING:
     from instagrapi import Client
 
 log = structlog.get_logger("dropcast.instagram")
+
+T = TypeVar("T")
 
 
 class InstagramSession:
@@ -56,18 +61,33 @@ class InstagramSession:
 
         `checkpoint` raises if the attempt was given up meanwhile; it is called between steps.
         """
+        return self._as_logged_in(
+            lambda client: upload(client, image, caption, checkpoint), checkpoint
+        )
+
+    def recent_posts(self, checkpoint: Callable[[], None]) -> list[RecentPost]:
+        """The account's most recent posts (one request); log in again once if Instagram asks."""
+
+        def look(client: Client) -> list[RecentPost]:
+            checkpoint()
+            return recent_posts(client)
+
+        return self._as_logged_in(look, checkpoint)
+
+    def _as_logged_in(self, action: Callable[[Client], T], checkpoint: Callable[[], None]) -> T:
+        """`action` with the logged-in client; on `login_required`, one login and one more try."""
         from instagrapi.exceptions import LoginRequired
 
         client, _ = self._logged_in_client()
         try:
-            posted = upload(client, image, caption, checkpoint)
+            done = action(client)
         except LoginRequired:
             log.info("instagram.session_expired", account=self.settings.username)
             checkpoint()
             self._login(client, relogin=True)
-            posted = upload(client, image, caption, checkpoint)
+            done = action(client)
         self._save(client)  # Instagram refreshes cookies and claims as it goes
-        return posted
+        return done
 
     def account(self) -> str:
         """The account's username as Instagram reports it (logging in if needed)."""

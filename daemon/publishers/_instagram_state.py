@@ -43,11 +43,18 @@ class Limits:
     def posts_in_last_day(self, now: datetime) -> list[datetime]:
         return [moment for moment in self.published_at if now - moment < DAY]
 
-    def refusal(self, now: datetime, *, min_interval: float, max_per_day: int) -> str | None:
-        """Why no post may be made at `now`, or None if one may."""
+    def pause_refusal(self, now: datetime) -> str | None:
+        """Why no request at all may be made at `now` (a pause), or None."""
         if self.paused_until is not None and now < self.paused_until:
             until = self.paused_until.astimezone().isoformat(timespec="minutes")
             return f"Instagram is paused until {until}: {self.pause_reason}"
+        return None
+
+    def refusal(self, now: datetime, *, min_interval: float, max_per_day: int) -> str | None:
+        """Why no post may be made at `now`, or None if one may."""
+        paused = self.pause_refusal(now)
+        if paused is not None:
+            return paused
         if self.last_upload_at is not None:
             wait = min_interval - (now - self.last_upload_at).total_seconds()
             if wait > 0:

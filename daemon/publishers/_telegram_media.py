@@ -30,19 +30,39 @@ _SCALED_QUALITY = (90, 80, 70)
 
 
 @dataclass(frozen=True)
+class Scaled:
+    """A scaled-down JPEG of an image, and its size."""
+
+    data: bytes
+    width: int
+    height: int
+
+
+@dataclass(frozen=True)
 class Media:
     """One image as it will be sent: as a photo or a document, scaled or the original."""
 
     path: Path
     as_photo: bool
-    scaled: bytes | None = None  # the scaled JPEG, if the image was scaled
+    scaled: Scaled | None = None  # the scaled JPEG, if the image was scaled
     reason: str | None = None  # why the original is not sent as a photo
+
+    @property
+    def note(self) -> str | None:
+        """For the result record: how this image was sent, if not as the original photo."""
+        if self.scaled is not None:
+            size = f"{self.scaled.width}x{self.scaled.height}"
+            return f"{self.path.name} sent as a photo, re-encoded as a {size} JPEG: {self.reason}"
+        if not self.as_photo:
+            why = self.reason or "an album's images are all photos or all documents"
+            return f"{self.path.name} sent as a document (the original file): {why}"
+        return None
 
     def input_file(self) -> InputFile:
         from aiogram.types import BufferedInputFile, FSInputFile
 
         if self.scaled is not None:
-            return BufferedInputFile(self.scaled, filename=f"{self.path.stem}.jpg")
+            return BufferedInputFile(self.scaled.data, filename=f"{self.path.stem}.jpg")
         return FSInputFile(self.path, filename=self.path.name)
 
 
@@ -76,7 +96,7 @@ def photo_problem(size: int, width: int, height: int) -> str | None:
     return None
 
 
-def scale_down(path: Path) -> bytes | None:
+def scale_down(path: Path) -> Scaled | None:
     """The image as a JPEG at most SCALED_SIDE pixels on a side and within 10 MB, if it fits."""
     with Image.open(path) as original:
         image = ImageOps.exif_transpose(original).convert("RGB")
@@ -85,7 +105,7 @@ def scale_down(path: Path) -> bytes | None:
         buffer = io.BytesIO()
         image.save(buffer, "JPEG", quality=quality)
         if buffer.tell() <= PHOTO_MAX_BYTES:
-            return buffer.getvalue()
+            return Scaled(buffer.getvalue(), image.width, image.height)
     return None
 
 

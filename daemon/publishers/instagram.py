@@ -6,10 +6,15 @@ thread), real network timeouts, one saved session reused across restarts, no mor
 `max_posts_per_day` posts and none closer than `min_interval_seconds`, and a pause of
 `pause_minutes` (kept under `state/`) as soon as Instagram shows a challenge or asks it to
 slow down. While paused or over a limit it answers not-ok at once, without a request.
+
+After a crash lost Instagram's answer to a post, `find_published` looks for the post's
+caption among the account's most recent posts (one request), so the post is sent again only
+if it is not there.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import anyio
@@ -20,19 +25,30 @@ from daemon.post import Post
 from daemon.publishers._instagram_caption import CaptionTooLongError, FittedCaption, fit_caption
 from daemon.publishers._instagram_errors import Failure, describe
 from daemon.publishers._instagram_image import PreparedImage, prepare_image
+from daemon.publishers._instagram_recent import RecentPost, RecentPostsError, same_caption
 from daemon.publishers._instagram_session import InstagramSession
 from daemon.publishers._instagram_settings import InstagramSettings
 from daemon.publishers._instagram_state import Limits, LimitsFile
 from daemon.publishers._instagram_upload import Posted
 from daemon.publishers.base import Publisher, PublisherContext, PublishResult
 
-__all__ = ["InstagramCheckError", "InstagramPublisher", "InstagramSettings"]
+__all__ = ["CannotTellError", "InstagramCheckError", "InstagramPublisher", "InstagramSettings"]
 
 log = structlog.get_logger("dropcast.instagram")
+
+FOUND_NOTE = "found on the account after a restart; not posted again"
 
 
 class InstagramCheckError(Exception):
     """Raised by `check_connection` when Instagram cannot be reached or refuses the account."""
+
+
+class CannotTellError(Exception):
+    """Raised by `find_published` when it cannot tell whether Instagram has the post.
+
+    Paused, the login refused, no answer, or no caption to look for: the daemon then leaves
+    the delivery unknown and does not send the post again.
+    """
 
 
 class InstagramPublisher(Publisher[InstagramSettings]):
@@ -40,6 +56,7 @@ class InstagramPublisher(Publisher[InstagramSettings]):
 
     platform_name = "instagram"
     settings_model = InstagramSettings
+    resend_after_unknown = "check"  # it can look for the caption among its recent posts
 
     def __init__(self, settings: InstagramSettings, context: PublisherContext) -> None:
         super().__init__(settings, context)
@@ -51,6 +68,13 @@ class InstagramPublisher(Publisher[InstagramSettings]):
 
     async def publish(self, post: Post) -> PublishResult:
         return await anyio.to_thread.run_sync(self._publish, post, limiter=self._limiter)
+
+    async def find_published(self, post: Post) -> PublishResult | None:
+        """The post, if one of the account's recent posts has its caption; None if none has.
+
+        Raises `CannotTellError` (so the post is not sent again) when it cannot look.
+        """
+        return await anyio.to_thread.run_sync(self._find, post, limiter=self._limiter)
 
     async def check_connection(self) -> str:
         return await anyio.to_thread.run_sync(self._check, limiter=self._limiter)
@@ -65,7 +89,7 @@ class InstagramPublisher(Publisher[InstagramSettings]):
         if refusal is not None:
             return PublishResult.failure(refusal)
         try:
-            caption = self._caption(post)
+            caption = self._fitted(post)
             image = prepare_image(
                 post.image, fit=self.settings.fit, pad_color=self.settings.pad_color
             )
@@ -75,9 +99,42 @@ class InstagramPublisher(Publisher[InstagramSettings]):
             return PublishResult.failure(
                 f"could not prepare {post.image.name} for Instagram: {error}"
             )
+        if caption.changed:
+            _log_shortened(post, caption)
         limits.last_upload_at = now
         self._limits.save(limits, now)
-        return self._upload(image, caption, limits)
+        result = self._upload(image, caption.text, limits)
+        return replace(result, notes=caption.notes + image.notes) if result.ok else result
+
+    def _find(self, post: Post) -> PublishResult | None:
+        try:
+            caption = self._fitted(post).text
+        except CaptionTooLongError:
+            return None  # refused before any upload: it cannot be on the account
+        limits = self._limits.load()
+        refusal = self._login_stopped or limits.pause_refusal(datetime.now(UTC))
+        if refusal is None and not caption.strip():
+            refusal = "the post has no caption to look for"
+        if refusal is not None:
+            raise _cannot_tell(refusal)
+        try:
+            recent = self._session.recent_posts(anyio.from_thread.check_cancelled)
+        except RecentPostsError as error:
+            raise _cannot_tell(str(error)) from None
+        except Exception as error:
+            refused = "refused to show the account's posts"
+            raise _cannot_tell(self._failure(error, limits, refused=refused).message) from None
+        return self._match(recent, caption)
+
+    def _match(self, recent: list[RecentPost], caption: str) -> PublishResult | None:
+        account = self.settings.username
+        for found in recent:
+            if same_caption(caption, found.caption):
+                log.info("instagram.post_found", account=account, code=found.code)
+                result = _result(Posted(found.code, found.media_id), account)
+                return replace(result, notes=(FOUND_NOTE,))
+        log.info("instagram.post_not_found", account=account, posts_looked_at=len(recent))
+        return None
 
     def _refusal(self, limits: Limits, now: datetime) -> str | None:
         return self._login_stopped or limits.refusal(
@@ -86,16 +143,14 @@ class InstagramPublisher(Publisher[InstagramSettings]):
             max_per_day=self.settings.max_posts_per_day,
         )
 
-    def _caption(self, post: Post) -> str:
-        fitted = fit_caption(
+    def _fitted(self, post: Post) -> FittedCaption:
+        """The caption Instagram gets for `post`; `CaptionTooLongError` under `too_long: fail`."""
+        return fit_caption(
             post.caption_for(self.platform_name),
             max_chars=self.settings.max_caption_chars,
             max_hashtags=self.settings.max_hashtags,
             policy=self.settings.too_long,
         )
-        if fitted.changed:
-            _log_shortened(post, fitted)
-        return fitted.text
 
     def _upload(self, image: PreparedImage, caption: str, limits: Limits) -> PublishResult:
         try:
@@ -124,12 +179,15 @@ class InstagramPublisher(Publisher[InstagramSettings]):
         log.info("instagram.pause_lifted", account=username, reason="check --connect succeeded")
         return f"account @{username} (the pause is lifted)"
 
-    def _failure(self, error: Exception, limits: Limits) -> Failure:
+    def _failure(
+        self, error: Exception, limits: Limits, refused: str = "refused the post"
+    ) -> Failure:
         """The failure `error` means, with its pause or login stop applied; re-raises a bug."""
         failure = describe(
             error,
             request_timeout=self.settings.request_timeout,
             totp=self.settings.totp_seed is not None,
+            refused=refused,
         )
         if failure is None:
             raise error
@@ -160,6 +218,13 @@ def _log_shortened(post: Post, fitted: FittedCaption) -> None:
         hashtags_dropped=fitted.dropped_hashtags,
         truncated=fitted.truncated,
         hint="set too_long: fail to be told instead, or give Instagram its own caption",
+    )
+
+
+def _cannot_tell(reason: str) -> CannotTellError:
+    return CannotTellError(
+        f"could not tell whether Instagram already has this post ({reason}); it is not sent "
+        "again: look at the account, then `dropcast retry` if the post is missing"
     )
 
 

@@ -32,7 +32,7 @@ from daemon.publishers._telegram_media import (
     prepare_media,
     text_method,
 )
-from daemon.publishers._telegram_text import ParseMode, split_caption
+from daemon.publishers._telegram_text import CAPTION_LIMIT, ParseMode, split_caption
 from daemon.publishers.base import Publisher, PublisherContext, PublishResult
 from daemon.retry import GaveUpError, RetryPolicy
 from daemon.settings import PlatformSettings
@@ -108,6 +108,19 @@ class _Plan:
     def steps(self) -> int:
         return max(1, len(self.pieces))
 
+    @property
+    def notes(self) -> tuple[str, ...]:
+        """For the result record: images not sent as they are, and a caption that was split."""
+        notes = [item.note for item in self.media if item.note is not None]
+        if len(self.pieces) > 1:
+            replies = len(self.pieces) - 1
+            notes.append(
+                f"caption split into {len(self.pieces)} messages (Telegram takes "
+                f"{CAPTION_LIMIT:,} characters with an image): the image's caption and "
+                f"{replies} {'reply' if replies == 1 else 'replies'}"
+            )
+        return tuple(notes)
+
 
 @dataclass(frozen=True)
 class _ChatResult:
@@ -148,7 +161,7 @@ class TelegramPublisher(Publisher[TelegramSettings]):
         ordered = [results[str(chat)] for chat in self.settings.chat_ids]
         if all(result.error is None for result in ordered):
             await self._deliveries.forget(plan.key)
-        return _summarize(ordered)
+        return replace(_summarize(ordered), notes=plan.notes)
 
     async def check_connection(self) -> str:
         await self._client.load()

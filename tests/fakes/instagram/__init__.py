@@ -2,8 +2,9 @@
 
 `FakeInstagram` registers every endpoint the Instagram publisher touches (the current
 Android "CAA" login, its two-factor steps, the photo upload and configure, the account
-check). Each endpoint answers with its canned success reply unless a test queued another
-reply with `FakeInstagram.reply`. Every request is recorded by endpoint name, so a test
+check, the account's own recent posts). Each endpoint answers with its canned success reply
+unless a test queued another reply with `FakeInstagram.reply` (or an exception with
+`FakeInstagram.fail`). Every request is recorded by endpoint name, so a test
 can say which requests were made, or that none was. A URL no endpoint matches is refused
 by `responses` (its default); `unmatched()` lists such requests so a test can fail on them.
 """
@@ -84,6 +85,7 @@ ENDPOINTS: dict[str, Endpoint] = {
     ),
     "rupload": Endpoint("POST", _I + r"/rupload_igphoto/[0-9]+_0_[0-9]+", "rupload.json"),
     "configure": Endpoint("POST", _I + r"/api/v1/media/configure/", "configure.json"),
+    "user_feed": Endpoint("GET", _I + r"/api/v1/feed/user/[0-9]+/\?.*", "user_feed.json"),
 }
 LOGIN_ENDPOINTS = ("usdid", "login_home", "attestation", "oauth_token", "password_key", "login")
 UPLOAD_ENDPOINTS = ("rupload", "configure")
@@ -137,6 +139,26 @@ def canned(name: str) -> Any:
     return json.loads((REPLIES / name).read_text(encoding="utf-8"))
 
 
+def feed_with(*posts: tuple[str, str]) -> dict[str, Any]:
+    """The account's recent posts: `posts` (code, caption), newest first, then the canned ones."""
+    feed: dict[str, Any] = canned("user_feed.json")
+    newest = [
+        {
+            "taken_at": int(time.time()) - index,
+            "pk": f"35120000000000000{index:02d}",
+            "id": f"35120000000000000{index:02d}_{USER_ID}",
+            "code": code,
+            "media_type": 1,
+            "caption": {"pk": f"179000000000000{index:02d}", "text": caption},
+            "user": {"pk": USER_ID, "username": USERNAME},
+        }
+        for index, (code, caption) in enumerate(posts)
+    ]
+    feed["items"] = newest + feed["items"]
+    feed["num_results"] = len(feed["items"])
+    return feed
+
+
 def authorization_header(user_id: str = USER_ID, session_id: str = SESSION_ID) -> str:
     """The `IG-Set-Authorization` value Instagram sends after a login."""
     payload = json.dumps({"ds_user_id": user_id, "sessionid": session_id})
@@ -169,7 +191,7 @@ class FakeInstagram:
 
     mock: responses.RequestsMock
     calls: list[tuple[str, requests.PreparedRequest]] = field(default_factory=list)
-    _queued: defaultdict[str, deque[tuple[int, Any]]] = field(
+    _queued: defaultdict[str, deque[tuple[int, Any] | Exception]] = field(
         default_factory=lambda: defaultdict(deque)
     )
     _delays: dict[str, float] = field(default_factory=dict)
@@ -189,6 +211,11 @@ class FakeInstagram:
         assert name in ENDPOINTS, name
         payload = canned(body) if isinstance(body, str) else body
         self._queued[name].extend([(status, payload)] * times)
+
+    def fail(self, name: str, error: Exception) -> None:
+        """Make the next request to endpoint `name` raise `error` (a timeout, a reset) instead."""
+        assert name in ENDPOINTS, name
+        self._queued[name].append(error)
 
     @property
     def names(self) -> list[str]:
@@ -212,7 +239,10 @@ class FakeInstagram:
             self.calls.append((name, request))
             time.sleep(self._delays.get(name, 0))  # the fake's own time, not instagrapi's
             queued = self._queued[name]
-            status, payload = queued.popleft() if queued else _default_reply(name)
+            answer = queued.popleft() if queued else _default_reply(name)
+            if isinstance(answer, Exception):
+                raise answer
+            status, payload = answer
             headers = {"Content-Type": "application/json"}
             if name == "password_key":  # the key instagrapi encrypts the password with
                 headers["ig-set-password-encryption-key-id"] = "41"
