@@ -103,54 +103,108 @@ class InboxScan:
 
     candidates: dict[str, Candidate] = field(default_factory=dict)
     unrecognised: list[str] = field(default_factory=list)
-    temporaries: list[str] = field(
-        default_factory=list
-    )  # e.g. `x.jpg.part`: x.jpg is being written
+    temporaries: set[str] = field(default_factory=set)  # e.g. `x.jpg.part`: x.jpg is being written
 
     def being_written(self, candidate: Candidate) -> bool:
         """A temporary sibling (a browser's `x.jpg.part` beside a placeholder `x.jpg`) is there."""
-        names = [f"{file.path.name}." for file in candidate.files]
-        return any(temporary.startswith(tuple(names)) for temporary in self.temporaries)
+        return _being_written(candidate, self.temporaries)
 
 
 def scan_inbox(inbox: Path) -> InboxScan:
     """Group the inbox's files by stem; sub-folders and ignored files are skipped."""
-    images: dict[str, list[InboxFile]] = {}
-    captions: dict[str, list[InboxFile]] = {}
-    scan = InboxScan()
-    with os.scandir(inbox) as entries:
-        for entry in entries:
-            if is_ignored(entry.name):
-                scan.temporaries.append(entry.name)
-                continue
-            found = _inbox_file(entry)
-            if found is None:
-                continue
-            stem, suffix = split_name(entry.name)
-            if suffix in IMAGE_SUFFIXES or suffix in UNSUPPORTED_IMAGE_SUFFIXES:
-                images.setdefault(stem, []).append(found)
-            elif suffix == CAPTION_SUFFIX:
-                captions.setdefault(stem, []).append(found)
+    table = FileTable(inbox)
+    table.rescan()
+    return InboxScan(
+        candidates={stem: table.candidate(stem) for stem in table.stems},
+        unrecognised=sorted(table.unrecognised),
+        temporaries=set(table.temporaries),
+    )
+
+
+def _being_written(candidate: Candidate, temporaries: set[str]) -> bool:
+    names = tuple(f"{file.path.name}." for file in candidate.files)
+    return any(temporary.startswith(names) for temporary in temporaries)
+
+
+class FileTable:
+    """The inbox's files as last seen, by name; kept current from events without a full listing."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self._by_stem: dict[str, dict[str, InboxFile]] = {}
+        self.temporaries: set[str] = set()
+        self.unrecognised: set[str] = set()
+
+    @property
+    def stems(self) -> list[str]:
+        return list(self._by_stem)
+
+    def rescan(self) -> list[InboxFile]:
+        """List the whole folder again (raises OSError if it cannot); returns every file."""
+        self._by_stem, self.temporaries, self.unrecognised = {}, set(), set()
+        with os.scandir(self.folder) as entries:
+            for entry in entries:
+                self._record(entry.name, _look_at(Path(entry.path)))
+        return [file for files in self._by_stem.values() for file in files.values()]
+
+    def update(self, names: Iterable[str]) -> tuple[list[InboxFile], list[Path]]:
+        """Look again at these names only; returns the files seen and the paths now gone."""
+        seen, gone = [], []
+        for name in names:
+            file = _look_at(self.folder / name)
+            self._record(name, file)
+            if file is None:
+                gone.append(self.folder / name)
             else:
-                scan.unrecognised.append(entry.name)
-    for stem in images.keys() | captions.keys():
-        scan.candidates[stem] = Candidate(
-            stem, tuple(images.get(stem, ())), tuple(captions.get(stem, ()))
+                seen.append(file)
+        return seen, gone
+
+    def candidate(self, stem: str) -> Candidate:
+        files = self._by_stem.get(stem, {})
+        images = tuple(
+            f for name, f in sorted(files.items()) if split_name(name)[1] != CAPTION_SUFFIX
         )
-    return scan
+        captions = tuple(
+            f for name, f in sorted(files.items()) if split_name(name)[1] == CAPTION_SUFFIX
+        )
+        return Candidate(stem, images, captions)
+
+    def being_written(self, candidate: Candidate) -> bool:
+        return _being_written(candidate, self.temporaries)
+
+    def _record(self, name: str, file: InboxFile | None) -> None:
+        stem, suffix = split_name(name)
+        self.temporaries.discard(name)
+        self.unrecognised.discard(name)
+        self._by_stem.get(stem, {}).pop(name, None)
+        if not self._by_stem.get(stem, True):
+            del self._by_stem[stem]
+        if file is None:
+            if is_ignored(name) and os.path.lexists(self.folder / name):
+                self.temporaries.add(name)
+            return
+        if (
+            suffix in IMAGE_SUFFIXES
+            or suffix in UNSUPPORTED_IMAGE_SUFFIXES
+            or suffix == CAPTION_SUFFIX
+        ):
+            self._by_stem.setdefault(stem, {})[name] = file
+        else:
+            self.unrecognised.add(name)
 
 
-def _inbox_file(entry: os.DirEntry[str]) -> InboxFile | None:
+def _look_at(path: Path) -> InboxFile | None:
+    """The file at `path` if it could be part of a post (never following a symbolic link)."""
+    if is_ignored(path.name):
+        return None
     try:
-        info = entry.stat(follow_symlinks=False)
+        info = os.lstat(path)
     except FileNotFoundError:
         return None  # gone between listing and looking
-    if stat.S_ISDIR(info.st_mode):
-        return None
     is_link = stat.S_ISLNK(info.st_mode)
     if not (is_link or stat.S_ISREG(info.st_mode)):
-        return None
-    return InboxFile(Path(entry.path), info.st_size, info.st_mtime_ns, is_link)
+        return None  # sub-folders, devices, sockets
+    return InboxFile(path, info.st_size, info.st_mtime_ns, is_link)
 
 
 class SettleTracker:
@@ -166,18 +220,23 @@ class SettleTracker:
         for path in paths:
             self._renamed[path] = None
 
-    def observe(self, files: Iterable[InboxFile], now: float) -> None:
-        """Record what the latest scan saw; files no longer present are forgotten."""
-        seen = {}
+    def observe(self, files: Iterable[InboxFile], now: float, gone: Iterable[Path] = ()) -> None:
+        """Record the files just looked at, and forget the ones that are `gone`."""
         for file in files:
             previous = self._since.get(file.path)
             if previous is None or previous[0] != file.signature:
-                previous = (file.signature, now)
-            seen[file.path] = previous
+                self._since[file.path] = (file.signature, now)
             if file.path in self._renamed and self._renamed[file.path] is None:
                 self._renamed[file.path] = file.signature
-        self._since = seen
-        self._renamed = {p: s for p, s in self._renamed.items() if p in seen}
+        for path in gone:
+            self._since.pop(path, None)
+            self._renamed.pop(path, None)
+
+    def keep_only(self, files: Iterable[InboxFile]) -> None:
+        """After a full listing: forget every file it did not find."""
+        present = {file.path for file in files}
+        self._since = {p: v for p, v in self._since.items() if p in present}
+        self._renamed = {p: v for p, v in self._renamed.items() if p in present}
 
     def ready_at(self, file: InboxFile) -> float:
         """The time (on the clock passed to `observe`) from which `file` counts as complete."""
@@ -191,11 +250,16 @@ class SettleTracker:
 
 
 class Inbox:
-    """The inbox as the daemon tracks it: which posts are due, in flight, or waiting to retry."""
+    """The inbox as the daemon tracks it: which posts are due, in flight, or waiting to retry.
+
+    A full listing happens at start and on every periodic look; between them, events say
+    which names to look at again, so a busy inbox costs what changes, not what is there.
+    """
 
     def __init__(self, folder: Path, settle_seconds: float) -> None:
         self.folder = folder
         self.tracker = SettleTracker(settle_seconds)
+        self._table = FileTable(folder)
         self._in_flight: set[str] = set()
         self._retry_at: dict[str, tuple[object, float]] = {}
 
@@ -207,22 +271,33 @@ class Inbox:
     def in_flight_stems(self) -> frozenset[str]:
         return frozenset(self._in_flight)
 
-    def due(self, now: float, renamed_in: Iterable[Path] = ()) -> tuple[list[Candidate], float]:
-        """Look at the folder: the complete posts to start now, and when the next one is due.
+    def due(
+        self, now: float, changed: Iterable[Path] | None = None, renamed_in: Iterable[Path] = ()
+    ) -> tuple[list[Candidate], float]:
+        """The complete posts to start now, and when the next one is due.
 
-        The posts returned count as in flight until `finished`. Raises OSError if the folder
-        cannot be listed.
+        `changed` names the paths events reported; None means list the whole folder (and
+        raise OSError if it cannot). The posts returned count as in flight until `finished`.
         """
         self.tracker.mark_renamed(renamed_in)
-        scan = scan_inbox(self.folder)
-        candidates = scan.candidates
-        self.tracker.observe((f for c in candidates.values() for f in c.files), now)
-        self._retry_at = {s: v for s, v in self._retry_at.items() if s in candidates}
+        if changed is None:
+            files = self._table.rescan()
+            self.tracker.observe(files, now)
+            self.tracker.keep_only(files)
+            self._retry_at = {s: v for s, v in self._retry_at.items() if s in self._table.stems}
+        else:
+            names = {path.name for path in changed if path.parent == self.folder}
+            seen, gone = self._table.update(names)
+            self.tracker.observe(seen, now, gone)
+        return self._collect_due(now)
+
+    def _collect_due(self, now: float) -> tuple[list[Candidate], float]:
         due, next_at = [], float("inf")
-        for candidate in candidates.values():
-            if candidate.stem in self._in_flight or not candidate.is_pair:
+        for stem in self._table.stems:
+            if stem in self._in_flight:
                 continue
-            if scan.being_written(candidate):
+            candidate = self._table.candidate(stem)
+            if not candidate.is_pair or self._table.being_written(candidate):
                 continue
             ready_at = max(self.tracker.complete_at(candidate), self._retry_time(candidate))
             if ready_at <= now:

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from functools import partial
 from pathlib import Path
-from typing import Any, Concatenate, ParamSpec, TypeVar
+from typing import Any, Concatenate, Generic, ParamSpec, TypeVar
 
 import anyio
 
@@ -171,6 +171,17 @@ class Ledger:
 
     @contextmanager
     def _transaction(self) -> Iterator[None]:
+        """One step, committed on its own, or a savepoint inside a `group` of steps."""
+        if self._db.in_transaction:
+            with self.savepoint():
+                yield
+            return
+        with self.group():
+            yield
+
+    @contextmanager
+    def group(self) -> Iterator[None]:
+        """Commit every step inside at once: one sync to disk for all of them."""
         self._db.execute("BEGIN IMMEDIATE")
         try:
             yield
@@ -178,6 +189,17 @@ class Ledger:
             self._db.execute("ROLLBACK")
             raise
         self._db.execute("COMMIT")
+
+    @contextmanager
+    def savepoint(self) -> Iterator[None]:
+        self._db.execute("SAVEPOINT step")
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK TO step")
+            self._db.execute("RELEASE step")
+            raise
+        self._db.execute("RELEASE step")
 
     def close(self) -> None:
         self._db.close()
@@ -360,18 +382,74 @@ class Ledger:
 
 
 class AsyncLedger:
-    """The ledger for the event loop: every call runs in a worker thread, one at a time."""
+    """The ledger for the event loop: calls run in a worker thread, with group commit.
+
+    Calls made while a commit is on its way to disk wait and then go together, in one
+    transaction (each in its own savepoint): each caller still returns only once its own
+    step is durable, but concurrent posts share the cost of syncing to disk.
+    """
 
     def __init__(self, ledger: Ledger) -> None:
         self.ledger = ledger
-        self._limiter = anyio.CapacityLimiter(1)
+        self._queue: list[_Step[Any]] = []
+        self._committing = False
 
     async def run(
         self, method: Callable[Concatenate[Ledger, P], T], *args: P.args, **kwargs: P.kwargs
     ) -> T:
-        return await anyio.to_thread.run_sync(
-            partial(method, self.ledger, *args, **kwargs), limiter=self._limiter
-        )
+        step: _Step[T] = _Step(partial(method, self.ledger, *args, **kwargs))
+        self._queue.append(step)
+        if not self._committing:
+            await self._commit_queued()
+        await step.done.wait()
+        return step.outcome()
+
+    async def _commit_queued(self) -> None:
+        self._committing = True
+        try:
+            # Shielded: the steps of other posts wait on this commit; let it finish.
+            with anyio.CancelScope(shield=True):
+                while self._queue:
+                    group, self._queue = self._queue, []
+                    await anyio.to_thread.run_sync(self._commit, group)
+                    for step in group:
+                        step.done.set()
+        finally:
+            self._committing = False
+
+    def _commit(self, group: list[_Step[Any]]) -> None:
+        try:
+            with self.ledger.group():
+                for step in group:
+                    step.call_in_savepoint(self.ledger)
+        except Exception as error:  # the commit itself failed: no step of the group happened
+            for step in group:
+                step.failed(error)
+
+
+class _Step(Generic[T]):
+    """One ledger call waiting for its group's commit."""
+
+    def __init__(self, call: Callable[[], T]) -> None:
+        self.call = call
+        self.done = anyio.Event()
+        self._result: T | None = None
+        self._error: BaseException | None = None
+
+    def call_in_savepoint(self, ledger: Ledger) -> None:
+        try:
+            with ledger.savepoint():
+                self._result = self.call()
+        except Exception as error:
+            self._error = error
+
+    def failed(self, error: BaseException) -> None:
+        self._error = self._error or error
+
+    def outcome(self) -> T:
+        if self._error is not None:
+            raise self._error
+        return self._result  # type: ignore[return-value]
 
 
 def _paths_json(files: list[Path]) -> str:

@@ -210,7 +210,9 @@ class Daemon:
         now = anyio.current_time()
         self._next_sweep = now + self.config.core.rescan_seconds
         try:
-            due, next_due = self._inbox.due(now, batch.renamed_in)
+            # Events name what changed; the periodic look (an empty batch) lists everything.
+            changed = batch.paths if batch.paths else None
+            due, next_due = self._inbox.due(now, changed, batch.renamed_in)
         except OSError as error:
             log.error("inbox.unreadable", inbox=str(self.inbox), error=str(error))
             return

@@ -7,7 +7,6 @@ thing a listing cannot tell: which files arrived by a rename from a temporary na
 
 from __future__ import annotations
 
-import re
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -64,10 +63,19 @@ def renamed_in(changes: Iterable[tuple[Change, str]]) -> frozenset[Path]:
         name = Path(path).name
         if change != Change.added or is_ignored(name):
             continue
-        temporary_copy = re.compile(rf"(\.syncthing\.|\.|~\$)?{re.escape(name)}([.~].*)?")
-        if any(temporary_copy.fullmatch(temporary) for temporary in deleted):
+        if any(_is_temporary_copy(temporary, name) for temporary in deleted):
             found.add(Path(path))
     return frozenset(found)
+
+
+def _is_temporary_copy(temporary: str, name: str) -> bool:
+    """`x.jpg.part`, `.x.jpg.Ab12`, `.syncthing.x.jpg.tmp`, `~$x.jpg` are copies of `x.jpg`."""
+    for prefix in ("", ".", ".syncthing.", "~$"):
+        if temporary.startswith(prefix + name):
+            rest = temporary[len(prefix) + len(name) :]
+            if rest[:1] in ("", ".", "~") and (prefix or rest):
+                return True
+    return False
 
 
 def choose_polling(mode: str, inbox: Path) -> bool:

@@ -393,7 +393,7 @@ def test_settle_vanished_file_is_forgotten() -> None:
     tracker = SettleTracker(SETTLE)
     file = _file()
     tracker.observe([file], now=100.0)
-    tracker.observe([], now=101.0)
+    tracker.observe([], now=101.0, gone=[file.path])
     assert tracker.ready_at(file) == float("inf")
     tracker.observe([file], now=110.0)
     assert tracker.ready_at(file) == 112.0
@@ -405,7 +405,7 @@ def test_settle_vanished_renamed_file_loses_its_mark() -> None:
     file = _file()
     tracker.mark_renamed([file.path])
     tracker.observe([file], now=100.0)
-    tracker.observe([], now=101.0)
+    tracker.observe([], now=101.0, gone=[file.path])
     tracker.observe([file], now=102.0)
     assert not _is_ready(tracker, file, now=102.0)
 
@@ -415,7 +415,7 @@ def test_settle_rename_mark_for_a_file_not_present_is_dropped() -> None:
     tracker = SettleTracker(SETTLE)
     file = _file()
     tracker.mark_renamed([file.path])
-    tracker.observe([], now=100.0)
+    tracker.observe([], now=100.0, gone=[file.path])
     tracker.observe([file], now=101.0)
     assert not _is_ready(tracker, file, now=101.0)
 
