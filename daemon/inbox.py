@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import stat
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,6 +20,9 @@ UNSUPPORTED_IMAGE_SUFFIXES = frozenset(
     {".heic", ".heif", ".avif", ".gif", ".bmp", ".tif", ".tiff", ".jxl", ".dng", ".raw"}
 )
 CAPTION_SUFFIX = ".txt"
+# A file's settle time counts from its mtime, up to this long before dropcast saw it (the
+# file-system events' delay): enough to hide that delay, too little for a skewed clock to matter.
+MTIME_CREDIT_SECONDS = 0.25
 _IGNORED_NAMES = frozenset({".ds_store", "thumbs.db", "@eadir", ".stfolder", "desktop.ini"})
 _TEMPORARY_SUFFIXES = (".part", ".tmp", ".crdownload", ".partial", ".download")
 
@@ -210,8 +214,12 @@ def _look_at(path: Path) -> InboxFile | None:
 class SettleTracker:
     """Remembers since when each file has looked the same, to tell when a post is complete."""
 
-    def __init__(self, settle_seconds: float) -> None:
+    def __init__(self, settle_seconds: float, mtime_credit: float = 0.0) -> None:
         self.settle_seconds = settle_seconds
+        # Events arrive a little after the write: a file already `mtime_credit` seconds old by
+        # its mtime has been still that long. Capped, so a share with a skewed clock cannot
+        # shorten the wait by more.
+        self.mtime_credit = mtime_credit
         self._since: dict[Path, tuple[tuple[int, int], float]] = {}
         self._renamed: dict[Path, tuple[int, int] | None] = {}
 
@@ -222,10 +230,12 @@ class SettleTracker:
 
     def observe(self, files: Iterable[InboxFile], now: float, gone: Iterable[Path] = ()) -> None:
         """Record the files just looked at, and forget the ones that are `gone`."""
+        wall_now = time.time_ns()
         for file in files:
             previous = self._since.get(file.path)
             if previous is None or previous[0] != file.signature:
-                self._since[file.path] = (file.signature, now)
+                age = max(0.0, (wall_now - file.mtime_ns) / 1e9)
+                self._since[file.path] = (file.signature, now - min(age, self.mtime_credit))
             if file.path in self._renamed and self._renamed[file.path] is None:
                 self._renamed[file.path] = file.signature
         for path in gone:
@@ -258,7 +268,7 @@ class Inbox:
 
     def __init__(self, folder: Path, settle_seconds: float) -> None:
         self.folder = folder
-        self.tracker = SettleTracker(settle_seconds)
+        self.tracker = SettleTracker(settle_seconds, mtime_credit=MTIME_CREDIT_SECONDS)
         self._table = FileTable(folder)
         self._in_flight: set[str] = set()
         self._retry_at: dict[str, tuple[object, float]] = {}

@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import anyio
-from watchfiles import BaseFilter, Change, awatch
+from watchfiles import BaseFilter, Change
+from watchfiles._rust_notify import RustNotify
 
 from daemon.inbox import is_ignored
 
@@ -111,20 +112,33 @@ def _file_system_type(path: Path) -> str:
     return best_type
 
 
+# How often watchfiles' thread looks for new events (ms). Each look wakes the process, so
+# this is the idle cost; a post's settle time counts from the file's mtime (see inbox.py),
+# so a slower look does not make posts later.
+STEP_MS = 100
+DEBOUNCE_MS = 1_600  # at most this long gathering one batch while events keep coming
+TIMEOUT_MS = 1_000  # how long a stop can take
+
+
 async def watch_inbox(
     inbox: Path, config_file: Path, *, force_polling: bool, stop_event: anyio.Event
 ) -> AsyncIterator[Batch]:
-    """Yield a `Batch` for each group of events, until `stop_event` is set."""
-    watched = {inbox, config_file.parent}
-    async for changes in awatch(
-        *sorted(watched),
-        watch_filter=InboxFilter(inbox, config_file),
-        stop_event=stop_event,
-        force_polling=force_polling,
-        poll_delay_ms=500,
-        recursive=False,
-        debounce=1_600,
-        step=20,
-        rust_timeout=1_000,
-    ):
-        yield Batch(paths=frozenset(Path(p) for _, p in changes), renamed_in=renamed_in(changes))
+    """Yield a `Batch` for each group of events, until `stop_event` is set.
+
+    This is watchfiles' `awatch` loop without its per-step call back into Python to check a
+    stop event (which would cost idle CPU): the thread returns every TIMEOUT_MS instead.
+    """
+    keep = InboxFilter(inbox, config_file)
+    paths = [str(path) for path in sorted({inbox, config_file.parent})]
+    with RustNotify(paths, False, force_polling, 500, False, False) as notify:
+        while not stop_event.is_set():
+            raw = await anyio.to_thread.run_sync(
+                notify.watch, DEBOUNCE_MS, STEP_MS, TIMEOUT_MS, None
+            )
+            if not isinstance(raw, set):
+                continue  # "timeout": nothing happened
+            changes = {(Change(change), path) for change, path in raw if keep(Change(change), path)}
+            if changes:
+                yield Batch(
+                    paths=frozenset(Path(p) for _, p in changes), renamed_in=renamed_in(changes)
+                )

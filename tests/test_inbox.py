@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -559,3 +560,19 @@ CONFIG = Path("/srv/config.yaml")
 def test_inbox_filter(change: Change, path: Path, kept: bool) -> None:
     """Only the inbox's own files and the config file pass; ignored files only when deleted."""
     assert InboxFilter(INBOX, CONFIG)(change, str(path)) is kept
+
+
+def test_settle_counts_from_the_mtime_within_the_credit() -> None:
+    """A file already still for a while by its mtime gets at most `mtime_credit` of that time."""
+    tracker = SettleTracker(SETTLE, mtime_credit=0.25)
+    old = InboxFile(Path("/inbox/old.jpg"), 10, time.time_ns() - 10_000_000_000, False)
+    tracker.observe([old], now=100.0)
+    assert tracker.ready_at(old) == pytest.approx(100.0 - 0.25 + SETTLE)
+
+
+def test_a_file_written_just_now_gets_no_credit() -> None:
+    """A file whose mtime is now starts settling now."""
+    tracker = SettleTracker(SETTLE, mtime_credit=0.25)
+    fresh = InboxFile(Path("/inbox/fresh.jpg"), 10, time.time_ns() + 1_000_000_000, False)
+    tracker.observe([fresh], now=100.0)
+    assert tracker.ready_at(fresh) == 100.0 + SETTLE
