@@ -2,7 +2,8 @@
 
 They talk to the test through files in `folder`: each post received is a line in
 `<platform>.received`; with `hold: true` a platform writes `<platform>.entered` and then
-waits until `<platform>.release` exists, so the test can kill dropcast at an exact point.
+waits until `<platform>.release` exists, so the test can kill dropcast at an exact point;
+with `delay: SECONDS` it takes that long to accept (the benchmarks' slow platform).
 A subprocess finds them through the `dropcast.publishers` entry point that
 `tests/test_crash.py` declares, like any third-party platform.
 """
@@ -23,6 +24,7 @@ class GateSettings(PlatformSettings):
     folder: Path
     hold: bool = False
     fail: bool = False
+    delay: float = 0.0
 
 
 class GatePublisher(Publisher[GateSettings]):
@@ -40,6 +42,7 @@ class GatePublisher(Publisher[GateSettings]):
             (folder / f"{self.platform_name}.entered").touch()
             while not (folder / f"{self.platform_name}.release").exists():  # noqa: ASYNC110 - a file from another process
                 await anyio.sleep(0.02)
+        await anyio.sleep(self.settings.delay)
         if self.settings.fail:
             return PublishResult.failure(f"{self.platform_name} is down")
         return PublishResult(ok=True, remote_id=f"{self.platform_name}:{post.stem}")
