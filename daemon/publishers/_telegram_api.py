@@ -132,9 +132,19 @@ class BotClient:
         return text
 
 
+# aiogram parses every answer as `Response[<the method's result type>]`. pydantic keeps such
+# generic models only weakly, so without a reference each call built one anew (~20 ms of CPU).
+_RESPONSE_MODELS: list[object] = []
+
+
 def _import_aiogram() -> None:
     for name in _AIOGRAM_MODULES:
         importlib.import_module(name)
+    from aiogram.methods import GetMe, SendDocument, SendMediaGroup, SendMessage, SendPhoto
+    from aiogram.methods.base import Response
+
+    methods = (GetMe, SendDocument, SendMediaGroup, SendMessage, SendPhoto)
+    _RESPONSE_MODELS.extend(Response[method.__returning__] for method in methods)  # type: ignore[name-defined]
 
 
 def describe_failure(failure: GaveUpError, policy: RetryPolicy) -> str:
