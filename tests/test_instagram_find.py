@@ -21,6 +21,7 @@ from tests.fakes.instagram import (
     feed_with,
     instagram_publisher,
     make_post,
+    state_with_saved_session,
 )
 from tests.fakes.instagram.network import refuse_network, skip_instagrapi_sleeps
 
@@ -41,12 +42,7 @@ def fake() -> Iterator[FakeInstagram]:
 
 @pytest.fixture
 async def state(tmp_path: Path, fake: FakeInstagram) -> Path:
-    """A state folder with a saved session (one post made), and the fake's record cleared."""
-    folder = tmp_path / "state"
-    await instagram_publisher(folder).publish(make_post(tmp_path / "setup", "setup"))
-    (folder / "instagram" / "dropcast.test.limits.json").unlink()
-    fake.calls.clear()
-    return folder
+    return await state_with_saved_session(tmp_path, fake)
 
 
 def pause(state: Path, reason: str = "a security challenge") -> None:

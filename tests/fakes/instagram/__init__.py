@@ -123,6 +123,15 @@ def make_post(
     return read_post(stem, image, caption_file)
 
 
+async def state_with_saved_session(tmp_path: Path, fake: FakeInstagram) -> Path:
+    """A state folder with a saved session (one post made), and the fake's record cleared."""
+    folder = tmp_path / "state"
+    await instagram_publisher(folder).publish(make_post(tmp_path / "setup", "setup"))
+    (folder / "instagram" / "dropcast.test.limits.json").unlink()
+    fake.calls.clear()
+    return folder
+
+
 def form(request: requests.PreparedRequest) -> dict[str, Any]:
     """The fields of a signed instagrapi POST (`signed_body=SIGNATURE.{json}`) or a plain form."""
     body = request.body.decode() if isinstance(request.body, bytes) else str(request.body or "")
