@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from pathlib import Path
 
 import structlog
 
 from daemon.config import ApplicationConfig, ConfigError, load_config
+from daemon.fingerprint import fingerprint
 from daemon.publishers.base import Registry
 from daemon.secrets import REDACTOR
 
 log = structlog.get_logger("dropcast.config")
-
-Fingerprint = tuple[int, int, int] | None
 
 
 class ConfigReloader:
@@ -26,17 +24,17 @@ class ConfigReloader:
         self.path = path.absolute()
         self.registry = registry
         self.environ = environ
-        self._fingerprint = _fingerprint(self.path)
+        self._fingerprint = fingerprint(self.path)
         self.current = self._load()
         REDACTOR.replace_secrets(self.current.secrets)
 
     def reload_if_changed(self, *, force: bool = False) -> ApplicationConfig | None:
         """Return the new config if the file changed and is valid; else keep the old one."""
-        fingerprint = _fingerprint(self.path)
-        if fingerprint == self._fingerprint and not force:
+        now = fingerprint(self.path)
+        if now == self._fingerprint and not force:
             return None
-        self._fingerprint = fingerprint
-        if fingerprint is None:
+        self._fingerprint = now
+        if now is None:
             log.error("config.missing", path=str(self.path), kept="the last good config")
             return None
         try:
@@ -56,14 +54,6 @@ class ConfigReloader:
 
     def _load(self) -> ApplicationConfig:
         return load_config(self.path, self.registry, self.environ)
-
-
-def _fingerprint(path: Path) -> Fingerprint:
-    try:
-        info = os.stat(path)
-    except OSError:
-        return None
-    return info.st_size, info.st_mtime_ns, info.st_ino
 
 
 def describe_changes(old: ApplicationConfig, new: ApplicationConfig) -> list[str]:

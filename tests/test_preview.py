@@ -138,6 +138,37 @@ async def test_publish_keeps_entries_across_publisher_instances(
     assert "After restart" in page
 
 
+async def test_an_entry_removed_from_posts_json_by_hand_stays_removed(
+    tmp_path: Path, gallery: Path, inbox: Path
+) -> None:
+    """The publisher keeps the entries in memory, yet a hand edit of posts.json between two
+    posts is what the next post builds on (the edit is not overwritten by the memory)."""
+    publisher = _publisher(tmp_path, gallery)
+    for stem in ("kept", "unwanted"):
+        await publisher.publish(_post(inbox, stem, f"Caption of {stem}"))
+    entries_file = gallery / "posts.json"
+    entries = json.loads(entries_file.read_text(encoding="utf-8"))
+    entries_file.write_text(json.dumps([e for e in entries if e["stem"] == "kept"]), "utf-8")
+    await publisher.publish(_post(inbox, "next", "Caption of next"))
+    page = _page(gallery)
+    assert "Caption of unwanted" not in page
+    assert page.index("Caption of next") < page.index("Caption of kept")
+    stems = [e["stem"] for e in json.loads(entries_file.read_text(encoding="utf-8"))]
+    assert stems == ["next", "kept"]
+
+
+async def test_a_damaged_posts_json_starts_a_new_gallery(
+    tmp_path: Path, gallery: Path, inbox: Path
+) -> None:
+    """posts.json that is not a list of entries is replaced; the post is still published."""
+    gallery.mkdir()
+    (gallery / "posts.json").write_text('{"not": "a list"', encoding="utf-8")
+    result = await _publisher(tmp_path, gallery).publish(_post(inbox, "fresh", "Fresh"))
+    assert result.ok
+    stems = [e["stem"] for e in json.loads((gallery / "posts.json").read_text("utf-8"))]
+    assert stems == ["fresh"]
+
+
 async def test_publish_max_posts_drops_the_oldest_entry(
     tmp_path: Path, gallery: Path, inbox: Path
 ) -> None:
