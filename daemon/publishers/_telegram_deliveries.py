@@ -21,6 +21,8 @@ from typing import Any
 import anyio
 import structlog
 
+from daemon.fingerprint import Fingerprint, fingerprint
+
 log = structlog.get_logger("dropcast.telegram")
 
 Entries = dict[str, dict[str, dict[str, Any]]]  # post key -> chat -> progress
@@ -59,6 +61,9 @@ class DeliveryLog:
         self.path = path
         with _LOCKS_GUARD:
             self._lock = _LOCKS.setdefault(path, threading.Lock())
+        # The entries as this log last read or wrote them, and the file's fingerprint then:
+        # the file is parsed again only if someone else replaced it since.
+        self._cached: tuple[Fingerprint, Entries] | None = None
 
     async def progress(self, key: str, chat: str) -> Progress | None:
         entries = await anyio.to_thread.run_sync(self._locked, lambda entries: False)
@@ -90,20 +95,29 @@ class DeliveryLog:
             return entries
 
     def _read(self) -> Entries:
+        now = fingerprint(self.path)
+        if self._cached is not None and self._cached[0] == now:
+            return self._cached[1]
+        self._cached = None
         try:
             entries = json.loads(self.path.read_text(encoding="utf-8"))
         except FileNotFoundError:
-            return {}
+            entries = {}
         except (OSError, ValueError) as error:
             log.warning("deliveries.unreadable", path=str(self.path), error=str(error))
             return {}
-        return entries if isinstance(entries, dict) else {}
+        entries = entries if isinstance(entries, dict) else {}
+        self._cached = (now, entries)
+        return entries
 
     def _write(self, entries: Entries) -> None:
+        self._cached = None  # until the file holds `entries`
         temporary = self.path.with_name(f".{self.path.name}.tmp")
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            temporary.write_text(json.dumps(entries, indent=1), encoding="utf-8")
+            temporary.write_text(json.dumps(entries), encoding="utf-8")
             os.replace(temporary, self.path)
         except OSError as error:
             log.warning("deliveries.unwritable", path=str(self.path), error=str(error))
+            return
+        self._cached = (fingerprint(self.path), entries)
