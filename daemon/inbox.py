@@ -136,6 +136,7 @@ class FileTable:
     def __init__(self, folder: Path) -> None:
         self.folder = folder
         self._by_stem: dict[str, dict[str, InboxFile]] = {}
+        self._candidates: dict[str, Candidate] = {}  # built on demand, dropped on a change
         self.temporaries: set[str] = set()
         self.unrecognised: set[str] = set()
 
@@ -146,6 +147,7 @@ class FileTable:
     def rescan(self) -> list[InboxFile]:
         """List the whole folder again (raises OSError if it cannot); returns every file."""
         self._by_stem, self.temporaries, self.unrecognised = {}, set(), set()
+        self._candidates = {}
         with os.scandir(self.folder) as entries:
             for entry in entries:
                 self._record(entry.name, _look_at(Path(entry.path)))
@@ -164,6 +166,12 @@ class FileTable:
         return seen, gone
 
     def candidate(self, stem: str) -> Candidate:
+        found = self._candidates.get(stem)
+        if found is None:
+            found = self._candidates[stem] = self._build_candidate(stem)
+        return found
+
+    def _build_candidate(self, stem: str) -> Candidate:
         files = self._by_stem.get(stem, {})
         images = tuple(
             f for name, f in sorted(files.items()) if split_name(name)[1] != CAPTION_SUFFIX
@@ -174,10 +182,11 @@ class FileTable:
         return Candidate(stem, images, captions)
 
     def being_written(self, candidate: Candidate) -> bool:
-        return _being_written(candidate, self.temporaries)
+        return bool(self.temporaries) and _being_written(candidate, self.temporaries)
 
     def _record(self, name: str, file: InboxFile | None) -> None:
         stem, suffix = split_name(name)
+        self._candidates.pop(stem, None)
         self.temporaries.discard(name)
         self.unrecognised.discard(name)
         self._by_stem.get(stem, {}).pop(name, None)
