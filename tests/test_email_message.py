@@ -7,6 +7,8 @@ import os
 import subprocess
 import sys
 from datetime import datetime
+from email import message_from_bytes, policy
+from email.message import EmailMessage, Message
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +17,13 @@ from PIL import Image, ImageStat
 from pydantic import ValidationError
 
 from daemon.publishers._email_image import ImageTooLargeError, load_attachment, shrink_to_fit
-from daemon.publishers._email_message import TITLE_LIMIT, build_message, cut_on_word, title_of
+from daemon.publishers._email_message import (
+    TITLE_LIMIT,
+    as_smtp_bytes,
+    build_message,
+    cut_on_word,
+    title_of,
+)
 from daemon.publishers.email import EmailSettings
 from tests.conftest import make_image
 
@@ -130,10 +138,17 @@ def _attachment(tmp_path: Path) -> Any:
     return load_attachment(make_image(tmp_path / "a.jpg"), 10_000_000)
 
 
+def _as_sent(message: Message) -> EmailMessage:
+    """The message as a receiving server parses it."""
+    parsed = message_from_bytes(as_smtp_bytes(message), policy=policy.default)
+    assert isinstance(parsed, EmailMessage)
+    return parsed
+
+
 def test_the_plain_layout_is_text_then_the_attachment(tmp_path: Path) -> None:
     """Without html the message is multipart/mixed: the text part, then the image attachment."""
     now = datetime.now().astimezone()
-    message = build_message(settings(), "a", "Caption", _attachment(tmp_path), now)
+    message = _as_sent(build_message(settings(), "a", "Caption", _attachment(tmp_path), now))
     assert message.get_content_type() == "multipart/mixed"
     assert [part.get_content_type() for part in message.iter_parts()] == [
         "text/plain",
@@ -144,7 +159,8 @@ def test_the_plain_layout_is_text_then_the_attachment(tmp_path: Path) -> None:
 def test_the_html_layout_keeps_the_image_a_top_level_part(tmp_path: Path) -> None:
     """With html the message is related[alternative[text, html], image]."""
     now = datetime.now().astimezone()
-    message = build_message(settings(html=True), "a", "Caption", _attachment(tmp_path), now)
+    built = build_message(settings(html=True), "a", "Caption", _attachment(tmp_path), now)
+    message = _as_sent(built)
     layout = [
         (part.get_content_type(), [p.get_content_type() for p in part.iter_parts()])
         for part in message.iter_parts()
@@ -222,3 +238,22 @@ def test_the_module_loads_without_aiosmtplib_and_leaves_stdlib_email_alone() -> 
         [sys.executable, "-c", code], capture_output=True, text=True, check=False
     )
     assert completed.returncode == 0, completed.stderr
+
+
+def test_a_long_subject_outside_ascii_arrives_exactly_as_written(tmp_path: Path) -> None:
+    """A subject that must be encoded and folded over several lines decodes to the same text,
+    with no space added where the folds are; a non-ASCII sender name and file name too."""
+    subject = "Été à Zürich 🌅 — 夕焼け, " + "a long evening walk by the lake " * 3
+    image = make_image(tmp_path / "Été.jpg")
+    message = _as_sent(
+        build_message(
+            settings(subject="{stem}", sender="Élodie <me@example.com>"),
+            subject,
+            "Caption",
+            load_attachment(image, 10_000_000),
+            datetime.now().astimezone(),
+        )
+    )
+    assert message["Subject"] == " ".join(subject.split())
+    assert message["From"] == "Élodie <me@example.com>"
+    assert [part.get_filename() for part in message.iter_attachments()] == ["Été.jpg"]

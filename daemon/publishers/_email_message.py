@@ -12,8 +12,15 @@ import html
 import string
 from collections.abc import Iterable
 from datetime import datetime
-from email.message import EmailMessage
-from email.utils import format_datetime, make_msgid, parseaddr
+from email import encoders
+from email.charset import QP, Charset
+from email.header import Header
+from email.message import Message
+from email.mime.base import MIMEBase
+from email.mime.multipart import MIMEMultipart
+from email.mime.nonmultipart import MIMENonMultipart
+from email.policy import compat32
+from email.utils import format_datetime, formataddr, make_msgid, parseaddr
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -24,6 +31,12 @@ SUBJECT_FIELDS = frozenset({"title", "stem", "date"})
 BODY_FIELDS = frozenset({"caption", "title", "stem", "date"})
 TITLE_LIMIT = 78  # characters; RFC 5322's recommended line length
 ELLIPSIS = "…"
+
+# The standard library's classic MIME classes: a few times faster than EmailMessage, which
+# parses every header it is given. Text goes as UTF-8 quoted-printable, readable in the raw.
+_UTF8_QP = Charset("utf-8")
+_UTF8_QP.body_encoding = QP
+_SMTP = compat32.clone(linesep="\r\n")
 
 _HTML = """<!doctype html>
 <html><head><meta charset="utf-8"></head>
@@ -74,7 +87,7 @@ def cut_on_word(text: str, limit: int) -> str:
 
 def build_message(
     settings: EmailSettings, stem: str, caption: str, attachment: Attachment, now: datetime
-) -> EmailMessage:
+) -> Message:
     """The message for one post, sent at `now` (an aware local time)."""
     fields = {"title": title_of(caption, stem), "stem": stem, "date": now.date().isoformat()}
     body = (
@@ -83,50 +96,64 @@ def build_message(
         else settings.body.format_map({**fields, "caption": caption})
     )
     domain = _domain_of(settings.sender)
-    message = EmailMessage()
+    if settings.html:
+        message = _html_layout(body, stem, attachment, domain)
+    else:
+        message = MIMEMultipart("mixed", _subparts=[_text(body), _image(attachment, "attachment")])
     message["Date"] = format_datetime(now)
     message["Message-ID"] = make_msgid("dropcast", domain=domain)
-    message["From"] = settings.sender
-    message["To"] = ", ".join(settings.recipients)
-    message["Subject"] = " ".join(settings.subject.format_map(fields).split())
-    if settings.html:
-        _add_html(message, body, stem, attachment, domain)
-    else:
-        message.set_content(body, charset="utf-8", cte="quoted-printable")
-        message.add_attachment(
-            attachment.data,
-            maintype=attachment.maintype,
-            subtype=attachment.subtype,
-            filename=attachment.filename,
-        )
+    message["From"] = _address(settings.sender)
+    message["To"] = ", ".join(_address(recipient) for recipient in settings.recipients)
+    message["Subject"] = _encoded(" ".join(settings.subject.format_map(fields).split()))
     return message
 
 
-def _add_html(
-    message: EmailMessage, text: str, stem: str, attachment: Attachment, domain: str
-) -> None:
-    """Make the message related[alternative[text, HTML], image], the HTML showing the image.
+def as_smtp_bytes(message: Message) -> bytes:
+    """The message as sent: CRLF line ends, long lines folded."""
+    return message.as_bytes(policy=_SMTP)
+
+
+def _html_layout(text: str, stem: str, attachment: Attachment, domain: str) -> MIMEMultipart:
+    """related[alternative[text, HTML], image], the HTML showing the image.
 
     The image is a direct part of the message (as in the plain layout), so a gateway that
     looks for attachments among the top-level parts finds it.
     """
     cid = make_msgid("image", domain=domain)
     page = _HTML.format(text=html.escape(text), cid=cid[1:-1], alt=html.escape(stem))
-    alternative = EmailMessage()
-    alternative.set_content(text, charset="utf-8", cte="quoted-printable")
-    alternative.add_alternative(page, subtype="html", charset="utf-8", cte="quoted-printable")
-    image = EmailMessage()
-    image.set_content(
-        attachment.data,
-        maintype=attachment.maintype,
-        subtype=attachment.subtype,
-        cid=cid,
-        disposition="inline",
-        filename=attachment.filename,
+    alternative = MIMEMultipart("alternative", _subparts=[_text(text), _text(page, "html")])
+    image = _image(attachment, "inline")
+    image["Content-ID"] = cid
+    return MIMEMultipart("related", _subparts=[alternative, image])
+
+
+def _text(text: str, subtype: str = "plain") -> MIMENonMultipart:
+    part = MIMENonMultipart("text", subtype)
+    part.set_payload(text if text.endswith("\n") else f"{text}\n", _UTF8_QP)
+    return part
+
+
+def _image(attachment: Attachment, disposition: str) -> MIMEBase:
+    part = MIMEBase(attachment.maintype, attachment.subtype)
+    part.set_payload(attachment.data)
+    encoders.encode_base64(part)
+    name = attachment.filename
+    # RFC 2231 (`filename*=utf-8''...`) only where the name is not plain ASCII.
+    part.add_header(
+        "Content-Disposition", disposition, filename=name if name.isascii() else ("utf-8", "", name)
     )
-    message.make_related()
-    message.attach(alternative)
-    message.attach(image)
+    return part
+
+
+def _address(address: str) -> str:
+    """`Name <me@example.com>` with the name RFC 2047-encoded where it is not ASCII."""
+    name, bare = parseaddr(address)
+    return formataddr((name, bare), charset="utf-8")
+
+
+def _encoded(text: str) -> str:
+    """`text` as it goes in a header: RFC 2047-encoded where it is not ASCII."""
+    return text if text.isascii() else Header(text, "utf-8", header_name="Subject").encode()
 
 
 def _domain_of(address: str) -> str:

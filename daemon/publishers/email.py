@@ -12,7 +12,6 @@ from __future__ import annotations
 import ssl
 from dataclasses import replace
 from datetime import datetime
-from email import policy
 from email.utils import parseaddr
 from typing import Annotated, Literal
 
@@ -31,6 +30,7 @@ from daemon.publishers._email_image import Attachment, ImageTooLargeError, load_
 from daemon.publishers._email_message import (
     BODY_FIELDS,
     SUBJECT_FIELDS,
+    as_smtp_bytes,
     build_message,
     check_template,
 )
@@ -178,7 +178,7 @@ class EmailPublisher(Publisher[EmailSettings]):
         caption = post.caption_for(self.platform_name)
         now = datetime.now().astimezone()
         message = build_message(self.settings, post.stem, caption, attachment, now)
-        return str(message["Message-ID"]), message.as_bytes(policy=policy.SMTP), attachment
+        return str(message["Message-ID"]), as_smtp_bytes(message), attachment
 
     async def _tls_context(self) -> ssl.SSLContext | None:
         """A fresh verifying context per post, so a renewed ca_file is picked up."""
