@@ -242,7 +242,6 @@ class PostHandler:
                 .isoformat(timespec="seconds"),
             )
             return Later(next_at)
-        row = await self.ledger.run(Ledger.record_attempt, row.id, None)
         destination = core.failed if outcome is Outcome.FAILED else archive_day(core.archive)
         changed = await anyio.to_thread.run_sync(_changed_since_seen, candidate)
         if changed:  # replaced while being published: the new file is a new post, left in the inbox
@@ -250,7 +249,7 @@ class PostHandler:
         files = [path for path in row.files if path not in changed]
         error = f"changed while it was published, left in the inbox: {', '.join(p.name for p in changed)}"
         return await self._decide_and_file(
-            row, outcome, destination, files=files, error=error if changed else None
+            row, outcome, destination, files=files, error=error if changed else None, attempted=True
         )
 
     async def _duplicate(self, row: PostRow, earlier: PostRow, lease: Lease) -> Outcome | Later:
@@ -280,6 +279,7 @@ class PostHandler:
         files: Sequence[Path] | None = None,
         error: str | None = None,
         duplicate_of: int | None = None,
+        attempted: bool = False,
     ) -> Outcome | Later:
         files = row.files if files is None else files
         async with self._planning:  # names are chosen and reserved one post at a time
@@ -294,6 +294,7 @@ class PostHandler:
             filing.to_json(),
             error=error,
             duplicate_of=duplicate_of,
+            attempted=attempted,
         )
         return await self.finish_filing(row)
 

@@ -260,13 +260,24 @@ class Ledger:
         *,
         error: str | None = None,
         duplicate_of: int | None = None,
+        attempted: bool = False,
     ) -> PostRow:
-        """Record the outcome and where the files go, before any file moves."""
+        """Record the outcome and where the files go, before any file moves; `attempted`
+        counts the attempt that led here (as `record_attempt` would, in the same step)."""
         with self._transaction():
             self._db.execute(
                 "UPDATE posts SET outcome = ?, filing = ?, error = COALESCE(?, error), "
-                "duplicate_of = ?, next_attempt_at = NULL, updated_at = ? WHERE id = ?",
-                (outcome, json.dumps(filing), error, duplicate_of, time.time(), post_id),
+                "duplicate_of = ?, attempts = attempts + ?, next_attempt_at = NULL, "
+                "updated_at = ? WHERE id = ?",
+                (
+                    outcome,
+                    json.dumps(filing),
+                    error,
+                    duplicate_of,
+                    int(attempted),
+                    time.time(),
+                    post_id,
+                ),
             )
         return self.post(post_id)
 
