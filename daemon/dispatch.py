@@ -65,13 +65,14 @@ class PostHandler:
         except OSError as error:  # unreadable now (permissions, vanished): perhaps not later
             log.error("post.unreadable", file=error.filename, error=error.strerror)
             return Later(time.time() + rescan)
-        row = await self.ledger.run(Ledger.open_post, post.identity, post.stem, list(post.files))
+        admission = await self.ledger.run(Ledger.admit, post.identity, post.stem, list(post.files))
+        row = admission.row
         if row.decided:  # a crash came between deciding and filing: finish the filing
             return await self.finish_filing(row)
         if row.next_attempt_at is not None and row.next_attempt_at > time.time():
             return Later(row.next_attempt_at)
         if not lease.config.core.allow_duplicates:
-            earlier = await self._earlier_copy(row)
+            earlier = await self._earlier_copy(row, admission.same_content)
             if isinstance(earlier, Later):
                 return earlier
             if earlier is not None:
@@ -83,12 +84,15 @@ class PostHandler:
         if not publishers:
             log.warning("post.waiting", reason="no platform is enabled in the config")
             return Later(time.time() + rescan)
-        deliveries = await self._deliver(post, row, publishers, lease)
-        return await self._conclude(row, deliveries, lease, candidate)
+        deliveries = await self._deliver(post, row, admission.deliveries, publishers, lease)
+        outcome = Outcome.of(deliveries.get(name) for name in publishers)
+        return await self._conclude(row, outcome, deliveries, lease, candidate)
 
-    async def _earlier_copy(self, row: PostRow) -> PostRow | Later | None:
+    async def _earlier_copy(
+        self, row: PostRow, same_content: list[tuple[PostRow, bool]]
+    ) -> PostRow | Later | None:
         """An earlier post with the same content: published (a duplicate), or still on its way."""
-        for other, delivered in await self.ledger.run(Ledger.same_content, row.identity, row.id):
+        for other, delivered in same_content:
             on_its_way = other.filed_at is None and await anyio.to_thread.run_sync(
                 _any_exists, other.files
             )
@@ -118,12 +122,18 @@ class PostHandler:
                     log.warning("post.half_copy_removed", files=[str(p) for p in removed])
                 await self.finish_filing(row)
 
-    async def finish_filing(self, row: PostRow) -> Outcome | Later:
-        """Move the post's files where the ledger says and write its record; may be repeated."""
+    async def finish_filing(
+        self, row: PostRow, deliveries: dict[str, Delivery] | None = None
+    ) -> Outcome | Later:
+        """Move the post's files where the ledger says and write its record; may be repeated.
+
+        `deliveries`, if the caller has just read them, saves reading them again.
+        """
         assert row.filing is not None
         assert row.outcome is not None
         filing = Filing.from_json(row.filing)
-        deliveries = await self.ledger.run(Ledger.deliveries, row.id)
+        if deliveries is None:
+            deliveries = await self.ledger.run(Ledger.deliveries, row.id)
         earlier = (
             None
             if row.duplicate_of is None
@@ -178,10 +188,14 @@ class PostHandler:
         return await anyio.to_thread.run_sync(read_post, candidate.stem, image, caption)
 
     async def _deliver(
-        self, post: Post, row: PostRow, publishers: Mapping[str, AnyPublisher], lease: Lease
-    ) -> dict[str, Delivery | None]:
-        """Send to every platform that does not have the post; return each one's delivery."""
-        known = await self.ledger.run(Ledger.deliveries, row.id)
+        self,
+        post: Post,
+        row: PostRow,
+        known: Mapping[str, Delivery],
+        publishers: Mapping[str, AnyPublisher],
+        lease: Lease,
+    ) -> dict[str, Delivery]:
+        """Send to every platform that does not have the post; return every delivery now."""
         hooks = _LedgerHooks(self.ledger, row.id)
         to_send = {}
         for name, publisher in publishers.items():
@@ -191,8 +205,7 @@ class PostHandler:
             await WorkflowOrchestrator(lease.config.core.publish_timeout, hooks).publish(
                 post, to_send
             )
-        latest = await self.ledger.run(Ledger.deliveries, row.id)
-        return {name: latest.get(name) for name in publishers}
+        return await self.ledger.run(Ledger.deliveries, row.id)
 
     async def _should_send(
         self, post: Post, delivery: Delivery | None, publisher: AnyPublisher, hooks: _LedgerHooks
@@ -223,11 +236,12 @@ class PostHandler:
     async def _conclude(
         self,
         row: PostRow,
-        deliveries: Mapping[str, Delivery | None],
+        outcome: Outcome,
+        deliveries: dict[str, Delivery],
         lease: Lease,
         candidate: Candidate,
     ) -> Outcome | Later:
-        outcome = Outcome.of(deliveries.values())
+        """File the post by its `outcome`, or leave it for another attempt."""
         core = lease.config.core
         attempts = row.attempts + 1
         if outcome is Outcome.FAILED and attempts < core.max_attempts:
@@ -249,7 +263,13 @@ class PostHandler:
         files = [path for path in row.files if path not in changed]
         error = f"changed while it was published, left in the inbox: {', '.join(p.name for p in changed)}"
         return await self._decide_and_file(
-            row, outcome, destination, files=files, error=error if changed else None, attempted=True
+            row,
+            outcome,
+            destination,
+            files=files,
+            error=error if changed else None,
+            attempted=True,
+            deliveries=deliveries,
         )
 
     async def _duplicate(self, row: PostRow, earlier: PostRow, lease: Lease) -> Outcome | Later:
@@ -280,6 +300,7 @@ class PostHandler:
         error: str | None = None,
         duplicate_of: int | None = None,
         attempted: bool = False,
+        deliveries: dict[str, Delivery] | None = None,
     ) -> Outcome | Later:
         files = row.files if files is None else files
         async with self._planning:  # names are chosen and reserved one post at a time
@@ -296,7 +317,7 @@ class PostHandler:
             duplicate_of=duplicate_of,
             attempted=attempted,
         )
-        return await self.finish_filing(row)
+        return await self.finish_filing(row, deliveries)
 
 
 class _LedgerHooks:

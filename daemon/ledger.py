@@ -129,6 +129,15 @@ class PostRow:
         return self.outcome is not None
 
 
+@dataclass(frozen=True)
+class Admission:
+    """A post as it comes in, with what the ledger knows about it, read in one step."""
+
+    row: PostRow
+    same_content: list[tuple[PostRow, bool]]  # as `Ledger.same_content`
+    deliveries: dict[str, Delivery]
+
+
 class Ledger:
     """The SQLite ledger. Blocking: the daemon calls it through `AsyncLedger`."""
 
@@ -225,6 +234,11 @@ class Ledger:
                 post_id = int(row["id"])
                 self._db.execute("UPDATE posts SET updated_at = ? WHERE id = ?", (now, post_id))
         return self.post(post_id)
+
+    def admit(self, identity: str, stem: str, files: list[Path]) -> Admission:
+        """`open_post`, and the post's other copies and deliveries so far, in one step."""
+        row = self.open_post(identity, stem, files)
+        return Admission(row, self.same_content(identity, row.id), self.deliveries(row.id))
 
     def post(self, post_id: int) -> PostRow:
         row = self._db.execute("SELECT * FROM posts WHERE id = ?", (post_id,)).fetchone()
