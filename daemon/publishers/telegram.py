@@ -179,16 +179,18 @@ class TelegramPublisher(Publisher[TelegramSettings]):
     async def _plan(self, post: Post) -> _Plan:
         caption = post.caption_for(self.platform_name)
         mode: ParseMode | None = self.settings.parse_mode
-        media = [
-            await anyio.to_thread.run_sync(prepare_media, image, self.settings.oversize)
-            for image in post.images
-        ]
+        oversize = self.settings.oversize
+
+        def look_at_images() -> tuple[list[Media], str]:  # blocking: one trip to a thread
+            media = [prepare_media(image, oversize) for image in post.images]
+            return media, post_key(post.images, caption, mode)
+
+        media, key = await anyio.to_thread.run_sync(look_at_images)
         if len(media) > 1 and not all(item.as_photo for item in media):
             # An album is all photos or all documents: one document makes them all documents.
             media = [Media(item.path, as_photo=False, reason=item.reason) for item in media]
         for item in media:
             _log_choice(item)
-        key = await anyio.to_thread.run_sync(post_key, post.images, caption, mode)
         return _Plan(key, tuple(media), tuple(split_caption(caption, mode)))
 
     async def _deliver(self, chat: int | str, plan: _Plan, results: dict[str, _ChatResult]) -> None:
