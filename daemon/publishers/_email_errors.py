@@ -62,7 +62,7 @@ def diagnose(error: BaseException, settings: EmailSettings) -> Diagnosis:
 
 
 def _setup(error: BaseException, settings: EmailSettings) -> Diagnosis | None:
-    if isinstance(error, EmailSetupError):
+    if isinstance(error, (EmailSetupError, CaFileError)):
         return Diagnosis(str(error), retry=False)
     return None
 

@@ -1,8 +1,9 @@
-"""One SMTP conversation for the e-mail platform: connect, secure, log in, send, quit.
+"""SMTP conversations for the e-mail platform: connect, secure, log in, send, quit.
 
 `SmtpSession` wraps an aiosmtplib client (imported only when a session is made). Its
 errors are aiosmtplib's, ssl's and `EmailSetupError`; `_email_errors.diagnose` says what
-they mean.
+they mean. `SessionPool` passes an open session from one post to the next while several
+are on their way, so a burst of posts logs in once, not once per post.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ssl
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from email.utils import parseaddr
 from pathlib import Path
@@ -68,6 +69,18 @@ class SmtpSession:
             refused={address: one_line(str(reply)) for address, reply in refused.items()},
         )
 
+    async def still_open(self) -> bool:
+        """Whether the server still answers on this connection (NOOP), to send on it again."""
+        import aiosmtplib
+
+        if not self._client.is_connected:
+            return False
+        try:
+            await self._client.noop()
+        except (aiosmtplib.SMTPException, OSError):
+            return False
+        return True
+
     async def end(self) -> None:
         """Say QUIT if still connected, close, and wait (briefly) for the socket to close.
 
@@ -112,6 +125,78 @@ class SmtpSession:
         user = self.settings.username
         login = f"logged in as {user}" if user is not None else "no login"
         return f"{where(self.settings)}, {tls}, {login}"
+
+
+class SessionPool:
+    """Open sessions, handed from one post to the next while more than one is on its way.
+
+    Every `publish` runs `in_use()`; a session that just sent a message stays open only if
+    another post is on its way to take it, and the last post out closes whatever is left,
+    so an idle daemon holds no connection. A kept session is checked (NOOP) before it is
+    used again; one the server has closed meanwhile is replaced, not counted as a failure.
+    """
+
+    def __init__(
+        self, settings: EmailSettings, tls: Callable[[], Awaitable[ssl.SSLContext | None]]
+    ) -> None:
+        self.settings = settings
+        self._tls = tls  # made for each new session, so a renewed ca_file is picked up
+        self._open: set[SmtpSession] = set()
+        self._idle: list[SmtpSession] = []
+        self._users = 0
+
+    @contextlib.asynccontextmanager
+    async def in_use(self) -> AsyncIterator[None]:
+        self._users += 1
+        try:
+            yield
+        finally:
+            self._users -= 1
+            if self._users == 0:
+                with anyio.CancelScope(shield=True):  # say goodbye even when cancelled
+                    await self.close()
+
+    async def send(self, payload: bytes) -> Delivery:
+        session = await self._take()
+        try:
+            delivery = await session.send(payload)
+        except BaseException:
+            await self.end(session)
+            raise
+        if self._users > 1:
+            self._idle.append(session)
+        else:
+            await self.end(session)
+        return delivery
+
+    async def open(self) -> tuple[SmtpSession, str]:
+        """A new session, connected and logged in, and its description."""
+        session = SmtpSession(self.settings, await self._tls())
+        self._open.add(session)
+        try:
+            return session, await session.open()
+        except BaseException:
+            await self.end(session)
+            raise
+
+    async def end(self, session: SmtpSession) -> None:
+        self._open.discard(session)
+        if session in self._idle:
+            self._idle.remove(session)
+        await session.end()
+
+    async def close(self) -> None:
+        for session in list(self._open):
+            await self.end(session)
+
+    async def _take(self) -> SmtpSession:
+        while self._idle:
+            session = self._idle.pop()
+            if await session.still_open():
+                return session
+            await self.end(session)
+        session, _ = await self.open()
+        return session
 
 
 def make_tls_context(ca_file: Path | None) -> ssl.SSLContext:

@@ -1,7 +1,8 @@
 """The `email` platform: each post goes out as one e-mail, the caption as its body and the
 image attached (this is how mail-to-post gateways such as FetLife's take posts).
 
-One SMTP connection per post, TLS verified by default. Connection failures, timeouts and
+Posts on their way at the same time share one SMTP connection (the last one says QUIT),
+TLS verified by default. Connection failures, timeouts and
 4xx replies are retried with backoff; a refused login, a 5xx refusal or a certificate that
 cannot be verified is not, and the result says what to fix. aiosmtplib is imported only
 when a message is sent, so a disabled platform costs nothing.
@@ -21,7 +22,6 @@ from pydantic import BeforeValidator, Field, SecretStr, field_validator, model_v
 
 from daemon.post import Post
 from daemon.publishers._email_errors import (
-    CaFileError,
     EmailCheckError,
     diagnose,
     retry_decision,
@@ -34,7 +34,7 @@ from daemon.publishers._email_message import (
     build_message,
     check_template,
 )
-from daemon.publishers._email_smtp import Delivery, SmtpSession, make_tls_context
+from daemon.publishers._email_smtp import Delivery, SessionPool, make_tls_context
 from daemon.publishers.base import Publisher, PublisherContext, PublishResult
 from daemon.retry import GaveUpError, RetryPolicy, call_with_retries
 from daemon.settings import ConfigPath, PlatformSettings
@@ -138,18 +138,21 @@ class EmailPublisher(Publisher[EmailSettings]):
     ) -> None:
         super().__init__(settings, context)
         self.retry_policy = retry_policy or RetryPolicy()
-        self._sessions: set[SmtpSession] = set()
+        self._sessions = SessionPool(settings, self._tls_context)
 
     async def publish(self, post: Post) -> PublishResult:
+        async with self._sessions.in_use():
+            return await self._publish(post)
+
+    async def _publish(self, post: Post) -> PublishResult:
         try:
             message_id, payload, attachment = await anyio.to_thread.run_sync(self._prepare, post)
-            tls = await self._tls_context()
-        except (ImageTooLargeError, CaFileError) as error:
+        except ImageTooLargeError as error:
             return PublishResult.failure(str(error))
         _log_resize(attachment)
         try:
             delivery, attempts = await call_with_retries(
-                lambda: self._deliver(payload, tls),
+                lambda: self._sessions.send(payload),
                 retry_decision(self.settings),
                 self.retry_policy,
             )
@@ -159,17 +162,15 @@ class EmailPublisher(Publisher[EmailSettings]):
         return replace(_result(message_id, delivery, attempts), notes=_resize_notes(attachment))
 
     async def check_connection(self) -> str:
-        session = self._open_session(await self._tls_context())
         try:
-            return await session.open()
+            session, description = await self._sessions.open()
         except Exception as error:
             raise EmailCheckError(diagnose(error, self.settings).message) from None
-        finally:
-            await self._end_session(session)
+        await self._sessions.end(session)
+        return description
 
     async def close(self) -> None:
-        for session in list(self._sessions):
-            await self._end_session(session)
+        await self._sessions.close()
 
     def _prepare(self, post: Post) -> tuple[str, bytes, Attachment]:
         """Build the message (blocking: images are read and maybe re-encoded)."""
@@ -181,27 +182,10 @@ class EmailPublisher(Publisher[EmailSettings]):
         return str(message["Message-ID"]), as_smtp_bytes(message), attachment
 
     async def _tls_context(self) -> ssl.SSLContext | None:
-        """A fresh verifying context per post, so a renewed ca_file is picked up."""
+        """A fresh verifying context per connection, so a renewed ca_file is picked up."""
         if self.settings.security == "none":
             return None
         return await anyio.to_thread.run_sync(make_tls_context, self.settings.ca_file)
-
-    async def _deliver(self, payload: bytes, tls: ssl.SSLContext | None) -> Delivery:
-        session = self._open_session(tls)
-        try:
-            await session.open()
-            return await session.send(payload)
-        finally:
-            await self._end_session(session)
-
-    def _open_session(self, tls: ssl.SSLContext | None) -> SmtpSession:
-        session = SmtpSession(self.settings, tls)
-        self._sessions.add(session)
-        return session
-
-    async def _end_session(self, session: SmtpSession) -> None:
-        self._sessions.discard(session)
-        await session.end()
 
 
 def _log_resize(attachment: Attachment) -> None:

@@ -115,8 +115,27 @@ class FakeSMTPServer:
     ) -> None:
         self.stop()
 
+    @property
+    def connections_made(self) -> int:
+        return len(self._controller.connections)
+
+    @property
+    def connections_open(self) -> int:
+        return sum(smtp.transport is not None for smtp in self._controller.connections)
+
+    def drop_connections(self) -> None:
+        """Hang up on every client, as a server does to connections idle for too long."""
+
+        async def hang_up() -> None:
+            for smtp in self._controller.connections:
+                if smtp.transport is not None:
+                    smtp.transport.close()
+
+        asyncio.run_coroutine_threadsafe(hang_up(), self._controller.loop).result(timeout=10)
+
     def start(self) -> None:
         self._controller.start()
+        self._controller.connections.clear()  # the controller's own test connection
 
     def stop(self) -> None:
         """Close every connection (also stalled ones) and the listener, then end the thread."""

@@ -1,0 +1,84 @@
+"""Posts on their way at the same time share one SMTP connection; none is left open after."""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import Iterator
+from typing import Any
+
+import anyio
+import pytest
+
+from daemon.publishers._email_smtp import SessionPool
+from daemon.publishers.email import EmailSettings
+from tests.fakes.smtp_server import FakeSMTPServer
+
+
+def _payload(number: int) -> bytes:
+    return f"Subject: post {number}\r\n\r\nBody of post {number}\r\n".encode()
+
+
+async def _no_tls() -> ssl.SSLContext | None:
+    return None
+
+
+@pytest.fixture
+def server(free_tcp_port: int) -> Iterator[FakeSMTPServer]:
+    with FakeSMTPServer(free_tcp_port) as running:
+        yield running
+
+
+@pytest.fixture
+def pool(free_tcp_port: int) -> SessionPool:
+    values: dict[str, Any] = {
+        "enabled": True,
+        "host": "127.0.0.1",
+        "port": free_tcp_port,
+        "security": "none",
+        "sender": "me@example.com",
+        "recipients": ["post@example.com"],
+        "timeout": 5,
+    }
+    return SessionPool(EmailSettings.model_validate(values), _no_tls)
+
+
+async def _closed(server: FakeSMTPServer) -> None:
+    with anyio.fail_after(5):
+        while server.connections_open:  # noqa: ASYNC110 - the server's thread counts them
+            await anyio.sleep(0.01)
+
+
+async def test_posts_on_their_way_together_use_one_connection(
+    server: FakeSMTPServer, pool: SessionPool
+) -> None:
+    async with pool.in_use(), pool.in_use():  # two posts on their way: the connection stays
+        for number in range(3):
+            await pool.send(_payload(number))
+        assert server.connections_open == 1
+    await _closed(server)
+    assert [m.parsed()["Subject"] for m in server.received] == ["post 0", "post 1", "post 2"]
+    assert server.connections_made == 1
+
+
+async def test_a_post_on_its_own_closes_its_connection(
+    server: FakeSMTPServer, pool: SessionPool
+) -> None:
+    for number in range(2):
+        async with pool.in_use():
+            await pool.send(_payload(number))
+        await _closed(server)
+    assert (len(server.received), server.connections_made) == (2, 2)
+
+
+async def test_a_kept_connection_the_server_hung_up_is_replaced(
+    server: FakeSMTPServer, pool: SessionPool
+) -> None:
+    """The server closing an idle connection costs a new connection, not a failed post."""
+    async with pool.in_use(), pool.in_use():
+        await pool.send(_payload(1))
+        server.drop_connections()
+        await _closed(server)
+        await pool.send(_payload(2))
+    await _closed(server)
+    assert [m.parsed()["Subject"] for m in server.received] == ["post 1", "post 2"]
+    assert (server.connections_made, server.mail_commands) == (2, 2)
