@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ssl
 from collections.abc import Iterator
+from contextlib import AsyncExitStack
 from typing import Any
 
 import anyio
@@ -82,3 +83,27 @@ async def test_a_kept_connection_the_server_hung_up_is_replaced(
     await _closed(server)
     assert [m.parsed()["Subject"] for m in server.received] == ["post 1", "post 2"]
     assert (server.connections_made, server.mail_commands) == (2, 2)
+
+
+async def test_a_post_arriving_while_the_last_one_says_goodbye_keeps_its_connection(
+    server: FakeSMTPServer, pool: SessionPool
+) -> None:
+    """The last post out closes the idle connections, never one a newcomer took meanwhile."""
+
+    async def post(number: int) -> None:
+        async with pool.in_use():
+            await pool.send(_payload(number))
+
+    async with AsyncExitStack() as last_one_out:
+        await last_one_out.enter_async_context(pool.in_use())
+        async with anyio.create_task_group() as group:  # two connections, both kept open
+            group.start_soon(post, 1)
+            group.start_soon(post, 2)
+        assert server.connections_open == 2
+        server.behaviour.stall_seconds = 0.3  # the new post is mid-send while goodbyes are said
+        async with anyio.create_task_group() as group:
+            group.start_soon(last_one_out.aclose)  # its goodbye waits for the server's answer
+            group.start_soon(post, 3)  # and meanwhile a new post takes a kept connection
+    await _closed(server)
+    assert sorted(m.parsed()["Subject"] for m in server.received) == ["post 1", "post 2", "post 3"]
+    assert server.mail_commands == 3  # nothing was sent twice

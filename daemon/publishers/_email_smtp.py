@@ -154,7 +154,7 @@ class SessionPool:
             self._users -= 1
             if self._users == 0:
                 with anyio.CancelScope(shield=True):  # say goodbye even when cancelled
-                    await self.close()
+                    await self._close_idle()
 
     async def send(self, payload: bytes) -> Delivery:
         session = await self._take()
@@ -186,8 +186,14 @@ class SessionPool:
         await session.end()
 
     async def close(self) -> None:
+        """End every session (the publisher is being closed)."""
         for session in list(self._open):
             await self.end(session)
+
+    async def _close_idle(self) -> None:
+        # Only the idle ones: a post that came in meanwhile may be using another session.
+        while self._idle:
+            await self.end(self._idle.pop())
 
     async def _take(self) -> SmtpSession:
         while self._idle:
