@@ -18,7 +18,7 @@ from pathlib import Path
 
 from bench.configs import MAX_CONCURRENT_POSTS, SETTLE_SECONDS, Platforms
 from bench.plan import Plan
-from bench.posts import caption, copy_in, posts_left, stage, wait_until
+from bench.posts import INBOX_POLL_SECONDS, caption, copy_in, posts_left, stage, wait_until
 from bench.report import Figure
 from bench.session import Session, session
 
@@ -68,7 +68,9 @@ def _one_burst(plan: Plan, prefix: str) -> Burst:
         started = time.monotonic()
         copy_in(running.folder / "staged", running.inbox, stems)
         copied = time.monotonic()
-        done = wait_until(lambda: posts_left(running.inbox) == 0, "the burst", BURST_WITHIN, 0.01)
+        done = wait_until(
+            lambda: posts_left(running.inbox) == 0, "the burst", BURST_WITHIN, INBOX_POLL_SECONDS
+        )
         missing, repeated = _check(running, stems)
     return Burst(len(stems), done - started, copied - started, missing, repeated)
 

@@ -10,7 +10,7 @@ import time
 
 from bench.configs import Platforms
 from bench.plan import Plan
-from bench.posts import copy_in, posts_left, stage, wait_until
+from bench.posts import INBOX_POLL_SECONDS, copy_in, posts_left, stage, wait_until
 from bench.report import Figure
 from bench.session import Session, session
 
@@ -50,6 +50,11 @@ def _one_run(plan: Plan, prefix: str) -> tuple[float, float]:
 def _publish(running: Session, stems: list[str]) -> None:
     """Copy a batch into the inbox, wait until it is all filed, then let the daemon settle."""
     copy_in(running.folder / "staged", running.inbox, stems)
-    wait_until(lambda: posts_left(running.inbox) == 0, "a batch to be filed", BATCH_WITHIN, 0.01)
+    wait_until(
+        lambda: posts_left(running.inbox) == 0,
+        "a batch to be filed",
+        BATCH_WITHIN,
+        INBOX_POLL_SECONDS,
+    )
     running.daemon.check_alive()
     time.sleep(SETTLED_SECONDS)

@@ -15,6 +15,9 @@ from pathlib import Path
 from PIL import Image
 
 POLL_SECONDS = 0.001
+# How often a burst's end is looked for: listing an inbox of thousands of files takes the
+# fakes' process (and CPU) away from answering dropcast; 50 ms is < 0.1 ms per post of 1,000.
+INBOX_POLL_SECONDS = 0.05
 PAUSE_SECONDS = 0.2  # between posts dropped one by one, as a person would
 
 
