@@ -66,12 +66,12 @@ class DeliveryLog:
         self._cached: tuple[Fingerprint, Entries] | None = None
 
     async def progress(self, key: str, chat: str) -> Progress | None:
-        entries = await anyio.to_thread.run_sync(self._locked, lambda entries: False)
-        entry = entries.get(key, {}).get(chat)
-        try:
-            return None if entry is None else Progress(**entry)
-        except TypeError:  # an entry this version does not understand: start over
-            return None
+        return (await anyio.to_thread.run_sync(self.progress_now, key, (chat,)))[chat]
+
+    def progress_now(self, key: str, chats: tuple[str, ...]) -> dict[str, Progress | None]:
+        """How far each chat got with the post `key` (blocking: it may read the file)."""
+        entries = self._locked(lambda entries: False).get(key, {})
+        return {chat: _progress(entries.get(chat)) for chat in chats}
 
     async def save(self, key: str, chat: str, progress: Progress) -> None:
         def change(entries: Entries) -> bool:
@@ -121,3 +121,10 @@ class DeliveryLog:
             log.warning("deliveries.unwritable", path=str(self.path), error=str(error))
             return
         self._cached = (fingerprint(self.path), entries)
+
+
+def _progress(entry: dict[str, Any] | None) -> Progress | None:
+    try:
+        return None if entry is None else Progress(**entry)
+    except TypeError:  # an entry this version does not understand: start over
+        return None

@@ -103,6 +103,7 @@ class _Plan:
     key: str
     media: tuple[Media, ...]
     pieces: tuple[str, ...]  # the first goes with the image; each other one is a message
+    progress: dict[str, Progress | None]  # how far each chat got in an earlier attempt
 
     @property
     def steps(self) -> int:
@@ -180,18 +181,20 @@ class TelegramPublisher(Publisher[TelegramSettings]):
         caption = post.caption_for(self.platform_name)
         mode: ParseMode | None = self.settings.parse_mode
         oversize = self.settings.oversize
+        chats = tuple(str(chat) for chat in self.settings.chat_ids)
 
-        def look_at_images() -> tuple[list[Media], str]:  # blocking: one trip to a thread
+        def look() -> tuple[list[Media], str, dict[str, Progress | None]]:  # one thread trip
             media = [prepare_media(image, oversize) for image in post.images]
-            return media, post_key(post.images, caption, mode)
+            key = post_key(post.images, caption, mode)
+            return media, key, self._deliveries.progress_now(key, chats)
 
-        media, key = await anyio.to_thread.run_sync(look_at_images)
+        media, key, progress = await anyio.to_thread.run_sync(look)
         if len(media) > 1 and not all(item.as_photo for item in media):
             # An album is all photos or all documents: one document makes them all documents.
             media = [Media(item.path, as_photo=False, reason=item.reason) for item in media]
         for item in media:
             _log_choice(item)
-        return _Plan(key, tuple(media), tuple(split_caption(caption, mode)))
+        return _Plan(key, tuple(media), tuple(split_caption(caption, mode)), progress)
 
     async def _deliver(self, chat: int | str, plan: _Plan, results: dict[str, _ChatResult]) -> None:
         """Send `chat` what it lacks; each chat is its own error boundary, like each platform."""
@@ -207,7 +210,7 @@ class TelegramPublisher(Publisher[TelegramSettings]):
 
     async def _deliver_steps(self, chat: int | str, plan: _Plan) -> _ChatResult:
         label = str(chat)
-        progress = await self._deliveries.progress(plan.key, label)
+        progress = plan.progress[label]
         if progress is not None:
             log.info("chat.resumed", steps_done=progress.steps_done, steps=plan.steps)
         attempts = 0
