@@ -8,6 +8,7 @@ from __future__ import annotations
 import signal
 import time
 from collections.abc import Mapping
+from contextlib import aclosing
 from dataclasses import replace
 from pathlib import Path
 
@@ -60,7 +61,6 @@ class Daemon:
         self._stopping = False
         # anyio objects need a running event loop: `run` makes them.
         self._limiter: anyio.CapacityLimiter
-        self._stop_watching: anyio.Event
         self._intake_scope: anyio.CancelScope
         self._posts_scope: anyio.CancelScope
         self._sleep: anyio.CancelScope  # the intake's wait for events, until the next look
@@ -88,7 +88,6 @@ class Daemon:
     async def _serve(self, ledger: AsyncLedger, task_status: TaskStatus[None]) -> None:
         core = self.config.core
         self._limiter = anyio.CapacityLimiter(core.max_concurrent_posts)
-        self._stop_watching = anyio.Event()
         self._intake_scope = anyio.CancelScope()
         self._sleep = anyio.CancelScope()  # each wait replaces it; a post may end before the first
         self._handler = PostHandler(ledger)
@@ -132,7 +131,6 @@ class Daemon:
     def stop(self) -> None:
         """Stop taking posts; `run` returns once the posts in flight are done (or out of grace)."""
         self._stopping = True
-        self._stop_watching.set()
         self._intake_scope.cancel()
 
     async def reload(self) -> None:
@@ -195,13 +193,9 @@ class Daemon:
         core = self.config.core
         polling = choose_polling(core.poll, self.inbox)
         log.info("watcher.started", inbox=str(self.inbox), polling=polling)
-        async with send:
-            async for batch in watch_inbox(
-                self.inbox,
-                self.reloader.path,
-                force_polling=polling,
-                stop_event=self._stop_watching,
-            ):
+        batches = watch_inbox(self.inbox, self.reloader.path, force_polling=polling)
+        async with send, aclosing(batches):  # the watch ends with the task, however it ends
+            async for batch in batches:
                 await send.send(batch)
 
     async def _sweep(self, batch: Batch, posts: TaskGroup) -> None:

@@ -1,0 +1,20 @@
+"""The daemon's own timing: how soon an idle daemon stops."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import anyio
+
+from daemon.publishers.base import Registry
+from tests.conftest import running_daemon, write_config
+
+
+async def test_an_idle_daemon_stops_at_once(tmp_path: Path, registry: Registry) -> None:
+    """With nothing in flight, `stop` ends `run` within about one step of the watcher."""
+    config = write_config(tmp_path)
+    async with running_daemon(config, registry):
+        await anyio.sleep(0.5)  # the watcher's thread is now waiting for events
+        stopped_at = time.monotonic()
+    assert time.monotonic() - stopped_at < 0.5
