@@ -135,6 +135,12 @@ def test_the_ledger_uses_wal_and_full_sync(tmp_path: Path) -> None:
     assert (journal, synchronous) == ("wal", 2)
 
 
+def test_the_ledger_keeps_a_small_page_cache(tmp_path: Path) -> None:
+    """A long-running daemon's memory does not grow with the ledger (SQLite's default: 2 MB)."""
+    ledger = Ledger(tmp_path / "dropcast.db")
+    assert ledger._db.execute("PRAGMA cache_size").fetchone()[0] == -256
+
+
 def test_status_lists_posts_and_flags_those_needing_attention(tmp_path: Path) -> None:
     """The table shows each platform's state; partial posts and unknown deliveries need attention."""
     ledger = Ledger(tmp_path / "dropcast.db")
