@@ -36,7 +36,8 @@ LIBRARIES = {
         "aiogram.types",
     ),
     "email": ("aiosmtplib",),
-    "instagram": ("instagrapi", "PIL.Image"),
+    # instagrapi imports curl_cffi (its default transport) when a client is made.
+    "instagram": ("instagrapi", "curl_cffi.requests", "PIL.Image"),
 }
 ALL_LIBRARIES = tuple(sorted({name for names in LIBRARIES.values() for name in names}))
 _REPORT_RSS = """import importlib, sys
