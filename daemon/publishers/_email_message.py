@@ -104,7 +104,7 @@ def build_message(
     message["Message-ID"] = make_msgid("dropcast", domain=domain)
     message["From"] = _address(settings.sender)
     message["To"] = ", ".join(_address(recipient) for recipient in settings.recipients)
-    message["Subject"] = _encoded(" ".join(settings.subject.format_map(fields).split()))
+    message["Subject"] = _subject(" ".join(settings.subject.format_map(fields).split()))
     return message
 
 
@@ -151,8 +151,8 @@ def _address(address: str) -> str:
     return formataddr((name, bare), charset="utf-8")
 
 
-def _encoded(text: str) -> str:
-    """`text` as it goes in a header: RFC 2047-encoded where it is not ASCII."""
+def _subject(text: str) -> str:
+    """`text` as the Subject header: RFC 2047-encoded (and folded) where it is not ASCII."""
     return text if text.isascii() else Header(text, "utf-8", header_name="Subject").encode()
 
 

@@ -85,12 +85,8 @@ def _replace_file(path: Path, text: str) -> None:
     os.replace(temporary, path)
 
 
-def render_page(title: str, entries: list[Entry]) -> str:
-    """The gallery page; every caption and name is escaped as HTML."""
-    return page_around(title, [render_entry(entry) for entry in entries])
-
-
-def page_around(title: str, fragments: tuple[str, ...] | list[str]) -> str:
+def page_around(title: str, fragments: tuple[str, ...]) -> str:
+    """The gallery page around its entries' HTML; the title is escaped as HTML."""
     items = "\n".join(fragments)
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8">
@@ -112,6 +108,7 @@ footer {{ color: #777; font-size: 0.85rem; }}
 
 
 def render_entry(entry: Entry) -> str:
+    """One entry as HTML; every caption and name is escaped."""
     return (
         f'<article id="{html.escape(str(entry.get("id", "")))}">'
         f'<img src="{html.escape(str(entry.get("thumbnail", "")))}" '
