@@ -23,18 +23,12 @@ from bench.plan import Plan
 from bench.posts import write_post
 from bench.report import Figure
 from bench.session import WARM_UP, Session, session
+from daemon.publishers._telegram_api import AIOGRAM_MODULES
 
 # What each platform imports on first use (see the publishers' lazy imports).
 LIBRARIES = {
     "preview": ("PIL.Image", "PIL.ImageOps"),
-    "telegram": (
-        "aiogram",
-        "aiogram.client.session.aiohttp",
-        "aiogram.client.telegram",
-        "aiogram.exceptions",
-        "aiogram.methods",
-        "aiogram.types",
-    ),
+    "telegram": AIOGRAM_MODULES,
     "email": ("aiosmtplib",),
     # instagrapi imports curl_cffi (its default transport) when a client is made.
     "instagram": ("instagrapi", "curl_cffi.requests", "PIL.Image"),

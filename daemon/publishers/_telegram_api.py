@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 
 # Imported in a worker thread on first use: importing aiogram takes seconds of CPU.
-_AIOGRAM_MODULES = (
+AIOGRAM_MODULES = (
     "aiogram",
     "aiogram.client.session.aiohttp",
     "aiogram.client.telegram",
@@ -76,7 +76,7 @@ class BotClient:
 
     async def load(self) -> None:
         """Import aiogram, once per process, in a worker thread so the event loop runs on."""
-        if not all(name in sys.modules for name in _AIOGRAM_MODULES):
+        if not all(name in sys.modules for name in AIOGRAM_MODULES):
             await anyio.to_thread.run_sync(_import_aiogram)
 
     async def call(
@@ -138,7 +138,7 @@ _RESPONSE_MODELS: list[object] = []
 
 
 def _import_aiogram() -> None:
-    for name in _AIOGRAM_MODULES:
+    for name in AIOGRAM_MODULES:
         importlib.import_module(name)
     from aiogram.methods import GetMe, SendDocument, SendMediaGroup, SendMessage, SendPhoto
     from aiogram.methods.base import Response
