@@ -205,7 +205,9 @@ class PostHandler:
             await WorkflowOrchestrator(lease.config.core.publish_timeout, hooks).publish(
                 post, to_send
             )
-        return await self.ledger.run(Ledger.deliveries, row.id)
+        if any(name not in hooks.recorded for name in to_send):  # a ledger write failed
+            return await self.ledger.run(Ledger.deliveries, row.id)
+        return dict(sorted({**known, **hooks.recorded}.items()))
 
     async def _should_send(
         self, post: Post, delivery: Delivery | None, publisher: AnyPublisher, hooks: _LedgerHooks
@@ -257,19 +259,8 @@ class PostHandler:
             )
             return Later(next_at)
         destination = core.failed if outcome is Outcome.FAILED else archive_day(core.archive)
-        changed = await anyio.to_thread.run_sync(_changed_since_seen, candidate)
-        if changed:  # replaced while being published: the new file is a new post, left in the inbox
-            log.error("post.changed_while_publishing", files=[p.name for p in changed])
-        files = [path for path in row.files if path not in changed]
-        error = f"changed while it was published, left in the inbox: {', '.join(p.name for p in changed)}"
         return await self._decide_and_file(
-            row,
-            outcome,
-            destination,
-            files=files,
-            error=error if changed else None,
-            attempted=True,
-            deliveries=deliveries,
+            row, outcome, destination, attempted=True, deliveries=deliveries, seen=candidate
         )
 
     async def _duplicate(self, row: PostRow, earlier: PostRow, lease: Lease) -> Outcome | Later:
@@ -296,18 +287,25 @@ class PostHandler:
         outcome: Outcome,
         destination: Path,
         *,
-        files: Sequence[Path] | None = None,
         error: str | None = None,
         duplicate_of: int | None = None,
         attempted: bool = False,
         deliveries: dict[str, Delivery] | None = None,
+        seen: Candidate | None = None,
     ) -> Outcome | Later:
-        files = row.files if files is None else files
+        """Choose the post's names in `destination`, record the outcome, then file it.
+
+        With `seen` (the post as it was read), files that changed since stay in the inbox.
+        """
         async with self._planning:  # names are chosen and reserved one post at a time
-            filing = await anyio.to_thread.run_sync(
-                plan_filing, files, row.stem, destination, frozenset(self._reserved)
+            filing, changed = await anyio.to_thread.run_sync(
+                _plan_unchanged, row, seen, destination, frozenset(self._reserved)
             )
             self._reserved.update(filing.targets)
+        if changed:  # replaced while being published: the new file is a new post, left in the inbox
+            log.error("post.changed_while_publishing", files=[p.name for p in changed])
+            names = ", ".join(p.name for p in changed)
+            error = f"changed while it was published, left in the inbox: {names}"
         row = await self.ledger.run(
             Ledger.decide,
             row.id,
@@ -326,12 +324,16 @@ class _LedgerHooks:
     def __init__(self, ledger: AsyncLedger, post_id: int) -> None:
         self.ledger = ledger
         self.post_id = post_id
+        # Each platform's delivery as recorded after it answered: with the deliveries known
+        # before, the post's deliveries without reading them back.
+        self.recorded: dict[str, Delivery] = {}
 
     async def before(self, platform: str) -> None:
         await self.ledger.run(Ledger.mark_pending, self.post_id, platform)
 
     async def after(self, platform: str, result: PublishResult) -> None:
-        await self.ledger.run(Ledger.mark_result, self.post_id, platform, result)
+        delivery = await self.ledger.run(Ledger.mark_result, self.post_id, platform, result)
+        self.recorded[platform] = delivery
 
 
 def _read_archived(filing: Filing) -> Post:
@@ -346,6 +348,18 @@ def _read_archived(filing: Filing) -> Post:
 
 def _any_exists(paths: Sequence[Path]) -> bool:
     return any(os.path.lexists(path) for path in paths)
+
+
+def _plan_unchanged(
+    row: PostRow, seen: Candidate | None, destination: Path, reserved: frozenset[Path]
+) -> tuple[Filing, list[Path]]:
+    """The filing of the post's files that did not change since `seen`, and those that did.
+
+    One worker-thread trip for both: each trip costs more than the few `lstat`s it makes.
+    """
+    changed = [] if seen is None else _changed_since_seen(seen)
+    files = [path for path in row.files if path not in changed]
+    return plan_filing(files, row.stem, destination, reserved), changed
 
 
 def _changed_since_seen(candidate: Candidate) -> list[Path]:

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Concatenate, Generic, ParamSpec, TypeVar
 
 import anyio
+import anyio.lowlevel
 
 from daemon.publishers.base import PublishResult
 
@@ -359,10 +360,14 @@ class Ledger:
         """A request to `platform` is about to be made."""
         self._set_delivery(post_id, platform, DeliveryState.PENDING, None, add_attempts=1)
 
-    def mark_result(self, post_id: int, platform: str, result: PublishResult) -> None:
-        """`platform` answered: sent, or failed."""
+    def mark_result(self, post_id: int, platform: str, result: PublishResult) -> Delivery:
+        """`platform` answered: sent, or failed. Returns the delivery as now recorded."""
         state = DeliveryState.SENT if result.ok else DeliveryState.FAILED
         self._set_delivery(post_id, platform, state, result)
+        row = self._db.execute(
+            "SELECT * FROM deliveries WHERE post_id = ? AND platform = ?", (post_id, platform)
+        ).fetchone()
+        return _delivery(row)
 
     def recover(self) -> int:
         """At start: every `pending` delivery lost its answer in a crash; make it `unknown`."""
@@ -440,6 +445,9 @@ class AsyncLedger:
         try:
             # Shielded: the steps of other posts wait on this commit; let it finish.
             with anyio.CancelScope(shield=True):
+                # Let the steps that other tasks make in this same turn of the event loop
+                # (a post's platforms all start at once) join the first commit.
+                await anyio.lowlevel.checkpoint()
                 while self._queue:
                     group, self._queue = self._queue, []
                     await anyio.to_thread.run_sync(self._commit, group)

@@ -10,9 +10,10 @@ from collections.abc import Iterator
 from itertools import pairwise
 from pathlib import Path
 
+import anyio
 import pytest
 
-from daemon.ledger import DeliveryState, Ledger, LedgerError
+from daemon.ledger import AsyncLedger, DeliveryState, Ledger, LedgerError
 from daemon.publishers.base import PublishResult, Registry
 from daemon.status import describe, needs_attention, render_table
 from tests.conftest import (
@@ -99,6 +100,62 @@ def test_pending_deliveries_become_unknown_on_recovery(tmp_path: Path) -> None:
     assert (deliveries["email"].state, deliveries["email"].remote_id) == (
         DeliveryState.SENT,
         "<id@x>",
+    )
+
+
+async def test_steps_made_in_one_turn_of_the_event_loop_share_one_commit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A post's platforms all start at once: their `pending` marks go to disk together."""
+    ledger = Ledger(tmp_path / "dropcast.db")
+    row = ledger.open_post("abc", "post", [tmp_path / "post.jpg"])
+    commits: list[int] = []
+    group = ledger.group
+
+    def counted_group() -> Iterator[None]:
+        commits.append(1)
+        return group()
+
+    monkeypatch.setattr(ledger, "group", counted_group)
+    shared = AsyncLedger(ledger)
+    async with anyio.create_task_group() as tasks:
+        for platform in ["email", "gate", "preview", "telegram"]:
+            tasks.start_soon(shared.run, Ledger.mark_pending, row.id, platform)
+    assert len(commits) == 1
+    deliveries = ledger.deliveries(row.id).values()
+    assert [(d.state, d.attempts) for d in deliveries] == [(DeliveryState.PENDING, 1)] * 4
+
+
+async def test_a_step_that_fails_leaves_the_others_of_its_commit_in_place(tmp_path: Path) -> None:
+    ledger = Ledger(tmp_path / "dropcast.db")
+    shared = AsyncLedger(ledger)
+    row = ledger.open_post("abc", "post", [tmp_path / "post.jpg"])
+    failures: list[Exception] = []
+
+    async def fail() -> None:
+        try:
+            await shared.run(Ledger.post, row.id + 1)  # no such post
+        except KeyError as error:
+            failures.append(error)
+
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(shared.run, Ledger.mark_pending, row.id, "email")
+        tasks.start_soon(fail)
+        tasks.start_soon(shared.run, Ledger.mark_pending, row.id, "preview")
+    assert len(failures) == 1
+    assert sorted(ledger.deliveries(row.id)) == ["email", "preview"]
+
+
+def test_a_result_is_returned_as_the_ledger_recorded_it(tmp_path: Path) -> None:
+    ledger = Ledger(tmp_path / "dropcast.db")
+    row = ledger.open_post("abc", "post", [tmp_path / "post.jpg"])
+    ledger.mark_pending(row.id, "email")
+    recorded = ledger.mark_result(row.id, "email", PublishResult(ok=True, remote_id="<id@x>"))
+    assert recorded == ledger.deliveries(row.id)["email"]
+    assert (recorded.state, recorded.remote_id, recorded.attempts) == (
+        DeliveryState.SENT,
+        "<id@x>",
+        1,
     )
 
 

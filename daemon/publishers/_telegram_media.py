@@ -59,11 +59,13 @@ class Media:
         return None
 
     def input_file(self) -> InputFile:
-        from aiogram.types import BufferedInputFile, FSInputFile
+        from aiogram.types import BufferedInputFile
+
+        from daemon.publishers._telegram_upload import StreamedFile
 
         if self.scaled is not None:
             return BufferedInputFile(self.scaled.data, filename=f"{self.path.stem}.jpg")
-        return FSInputFile(self.path, filename=self.path.name)
+        return StreamedFile(self.path, filename=self.path.name)
 
 
 def prepare_media(path: Path, oversize: Oversize) -> Media:
