@@ -32,6 +32,8 @@ class Burst:
     copy_seconds: float
     missing: int  # deliveries that never came, and posts not filed as published
     repeated: int  # deliveries beyond the first of a post to a platform
+    daemon_cpu: float  # seconds of CPU the daemon used during the burst
+    fakes_cpu: float  # seconds of CPU this process (the fakes, and the watch for the end) used
 
     def overhead_ms(self, delay: float) -> float:
         batches = math.ceil(self.posts / MAX_CONCURRENT_POSTS)
@@ -52,6 +54,10 @@ def measure(plan: Plan) -> list[Figure]:
                _each(bursts, "missing"), limit=0, target="0"),
         Figure("burst_repeated", "Burst: deliveries repeated", "",
                _each(bursts, "repeated"), limit=0, target="0"),
+        Figure("burst_daemon_cpu", "Burst: the daemon's CPU time per post", "ms",
+               tuple(b.daemon_cpu / b.posts * 1000 for b in bursts)),
+        Figure("burst_fakes_cpu", "Burst: the fakes' CPU time per post", "ms",
+               tuple(b.fakes_cpu / b.posts * 1000 for b in bursts)),
     ]  # fmt: skip
 
 
@@ -65,14 +71,19 @@ def _one_burst(plan: Plan, prefix: str) -> Burst:
     with session(Platforms(gate_delay=delay), delay, delay) as running:
         running.warm_up()
         stage(running.folder / "staged", stems)
+        daemon_cpu, fakes_cpu = running.daemon.cpu_seconds(), time.process_time()
         started = time.monotonic()
         copy_in(running.folder / "staged", running.inbox, stems)
         copied = time.monotonic()
         done = wait_until(
             lambda: posts_left(running.inbox) == 0, "the burst", BURST_WITHIN, INBOX_POLL_SECONDS
         )
+        daemon_cpu = running.daemon.cpu_seconds() - daemon_cpu
+        fakes_cpu = time.process_time() - fakes_cpu
         missing, repeated = _check(running, stems)
-    return Burst(len(stems), done - started, copied - started, missing, repeated)
+    return Burst(
+        len(stems), done - started, copied - started, missing, repeated, daemon_cpu, fakes_cpu
+    )
 
 
 def _check(running: Session, stems: list[str]) -> tuple[int, int]:

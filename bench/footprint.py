@@ -6,6 +6,8 @@ a loopback proxy port that refuses). Each first publishes one post, so the platf
 libraries, imported lazily on first use, are loaded. Their CPU time over the idle window
 comes from /proc/<pid>/stat. The floor is a bare Python process that imports the enabled
 platforms' libraries and nothing else; dropcast's own share is its RSS above that floor.
+A second floor imports dropcast's runtime packages as well (`RUNTIME`), to show how much of
+that share is its own code and data.
 """
 
 from __future__ import annotations
@@ -34,6 +36,21 @@ LIBRARIES = {
     "instagram": ("instagrapi", "curl_cffi.requests", "PIL.Image"),
 }
 ALL_LIBRARIES = tuple(sorted({name for names in LIBRARIES.values() for name in names}))
+# What dropcast runs on, whichever platforms are enabled: the event loop and the packages it
+# is built on (anyio, structlog, watchfiles, PyYAML, SQLite), and pydantic, in which every
+# platform's settings, a third party's too, are written.
+RUNTIME = (
+    "asyncio",
+    "anyio",
+    "anyio._backends._asyncio",
+    "structlog",
+    "watchfiles",
+    "yaml",
+    "sqlite3",
+    "pydantic",
+    "pydantic.main",
+    "pydantic.fields",
+)
 _REPORT_RSS = """import importlib, sys
 for name in sys.argv[1:]:
     importlib.import_module(name)
@@ -50,10 +67,15 @@ def measure(plan: Plan) -> list[Figure]:
         "preview": _floor(LIBRARIES["preview"], plan.floor_runs),
         "all": _floor(ALL_LIBRARIES, plan.floor_runs),
     }
+    runtime_floors = {
+        config: _floor((*modules, *RUNTIME), plan.floor_runs)
+        for config, modules in (("preview", LIBRARIES["preview"]), ("all", ALL_LIBRARIES))
+    }
     figures = []
     window = f"{plan.idle_seconds:g} s"
     for config, title in (("preview", "preview only"), ("all", "all platforms")):
         floor = statistics.median(floors[config])
+        runtime_floor = statistics.median(runtime_floors[config])
         figures += [
             Figure(f"idle_cpu_{config}", f"Idle CPU over {window}, {title}", "%", cpu[config],
                    limit=0.1, strict=True, details={"window_seconds": plan.idle_seconds}),
@@ -62,6 +84,12 @@ def measure(plan: Plan) -> list[Figure]:
                    floors[config]),
             Figure(f"own_rss_{config}", f"dropcast's own RSS above the floor, {title}", "MB",
                    tuple(value - floor for value in rss[config]), limit=15.0),
+            Figure(f"runtime_floor_rss_{config}",
+                   f"Floor with dropcast's runtime packages as well, {title}", "MB",
+                   runtime_floors[config]),
+            Figure(f"code_rss_{config}",
+                   f"dropcast's own RSS above the floor with its runtime, {title}", "MB",
+                   tuple(value - runtime_floor for value in rss[config])),
         ]  # fmt: skip
     return figures
 
