@@ -1,7 +1,10 @@
-"""The file Telegram uploads: streamed in chunks, read in as few worker-thread trips as it can."""
+"""The image Telegram uploads: read once if small, else streamed in few worker-thread trips."""
 
 from __future__ import annotations
 
+import builtins
+import hashlib
+import io
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -10,7 +13,11 @@ from typing import Any
 import anyio.to_thread
 import pytest
 
+from daemon.post import Post
+from daemon.publishers._telegram_media import CHUNK_BYTES, Media, prepare_media
 from daemon.publishers._telegram_upload import StreamedFile
+from tests.conftest import make_image
+from tests.fakes.telegram_api import fake_telegram, telegram_publisher
 
 
 def _open_descriptors_to(path: Path) -> int:
@@ -95,3 +102,50 @@ async def test_a_retried_upload_reads_the_file_again(tmp_path: Path) -> None:
 async def test_a_missing_file_raises_and_leaves_nothing_open(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError):
         await _read_all(StreamedFile(tmp_path / "gone.jpg", "gone.jpg"))
+
+
+async def test_a_small_photo_is_read_from_the_disk_once_for_every_chat(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Its size, its key and both chats' uploads come from one read of the file."""
+    image = make_image(tmp_path / "sunset.jpg")
+    caption_file = tmp_path / "sunset.txt"
+    caption_file.write_text("Red sky", encoding="utf-8")
+    post = Post("sunset", (image,), caption_file, "Red sky")
+    expected = image.read_bytes()
+    opened: list[str] = []
+    real_open = io.open
+
+    def counting_open(file: Any, *args: Any, **kwargs: Any) -> Any:
+        if str(file) == str(image):
+            opened.append(str(file))
+        return real_open(file, *args, **kwargs)
+
+    async with (
+        fake_telegram() as fake,
+        telegram_publisher(fake, tmp_path, chat_ids=["@channel", -1001234]) as publisher,
+    ):
+        monkeypatch.setattr(builtins, "open", counting_open)
+        monkeypatch.setattr(io, "open", counting_open)
+        result = await publisher.publish(post)
+    assert result.ok, result.error
+    assert [request.upload.data for request in fake.sent("sendPhoto")] == [expected] * 2
+    assert len(opened) == 1
+
+
+def test_the_key_of_an_image_is_the_same_whether_its_bytes_are_at_hand_or_not(
+    tmp_path: Path,
+) -> None:
+    """Progress saved for a post is found again, however its image was read."""
+    image = make_image(tmp_path / "sunset.jpg")
+    at_hand = Media(image, as_photo=True, data=image.read_bytes())
+    assert at_hand.sha256() == Media(image, as_photo=True).sha256()
+    assert at_hand.sha256() == hashlib.sha256(image.read_bytes()).digest()
+
+
+def test_only_an_image_up_to_one_chunk_is_kept_in_memory(tmp_path: Path) -> None:
+    small = make_image(tmp_path / "small.jpg")
+    large = tmp_path / "large.bin.jpg"
+    large.write_bytes(small.read_bytes() + b"\0" * CHUNK_BYTES)  # a JPEG with trailing bytes
+    assert prepare_media(small, "document").data == small.read_bytes()
+    assert prepare_media(large, "document").data is None

@@ -13,7 +13,7 @@ import hashlib
 import json
 import os
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -45,12 +45,11 @@ class Progress:
     url: str | None = None
 
 
-def post_key(images: tuple[Path, ...], caption: str, parse_mode: str | None) -> str:
-    """A fingerprint of what a chat gets (blocking: reads the images)."""
+def post_key(image_digests: Sequence[bytes], caption: str, parse_mode: str | None) -> str:
+    """A fingerprint of what a chat gets: the images' SHA-256 digests, the caption, its mode."""
     digest = hashlib.sha256(f"{parse_mode}\0{caption}\0".encode())
-    for image in images:
-        with image.open("rb") as file:
-            digest.update(hashlib.file_digest(file, "sha256").digest())
+    for image_digest in image_digests:
+        digest.update(image_digest)
     return digest.hexdigest()
 
 

@@ -18,10 +18,10 @@ from typing import TYPE_CHECKING, BinaryIO
 import anyio
 from aiogram.types import InputFile
 
+from daemon.publishers._telegram_media import CHUNK_BYTES
+
 if TYPE_CHECKING:
     from aiogram import Bot
-
-CHUNK_BYTES = 1 << 20
 
 
 class StreamedFile(InputFile):

@@ -185,13 +185,13 @@ class TelegramPublisher(Publisher[TelegramSettings]):
 
         def look() -> tuple[list[Media], str, dict[str, Progress | None]]:  # one thread trip
             media = [prepare_media(image, oversize) for image in post.images]
-            key = post_key(post.images, caption, mode)
+            key = post_key([item.sha256() for item in media], caption, mode)
             return media, key, self._deliveries.progress_now(key, chats)
 
         media, key, progress = await anyio.to_thread.run_sync(look)
         if len(media) > 1 and not all(item.as_photo for item in media):
             # An album is all photos or all documents: one document makes them all documents.
-            media = [Media(item.path, as_photo=False, reason=item.reason) for item in media]
+            media = [replace(item, as_photo=False, scaled=None) for item in media]
         for item in media:
             _log_choice(item)
         return _Plan(key, tuple(media), tuple(split_caption(caption, mode)), progress)
