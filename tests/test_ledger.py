@@ -7,6 +7,7 @@ import os
 import sqlite3
 import subprocess
 from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from itertools import pairwise
 from pathlib import Path
 
@@ -112,7 +113,7 @@ async def test_steps_made_in_one_turn_of_the_event_loop_share_one_commit(
     commits: list[int] = []
     group = ledger.group
 
-    def counted_group() -> Iterator[None]:
+    def counted_group() -> AbstractContextManager[None]:
         commits.append(1)
         return group()
 
