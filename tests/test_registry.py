@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 import sys
 import textwrap
 from collections.abc import Iterator
@@ -61,6 +62,36 @@ def write_package(root: Path, package: str, modules: dict[str, str]) -> None:
 def test_the_builtin_preview_platform_is_found() -> None:
     """The real registry finds the preview publisher in daemon/publishers/ without being told its name."""
     assert "preview" in Registry.discover().names
+
+
+def test_each_builtin_platform_is_named_after_its_module() -> None:
+    """The registry names a built-in platform by its module before importing it."""
+    registry = Registry.discover(entry_point_group=None)
+    assert registry.names == ["email", "instagram", "preview", "telegram"]
+    for name in registry.names:
+        assert registry[name].platform_name == name
+        assert registry[name].__module__ == f"daemon.publishers.{name}"
+
+
+def test_a_platform_that_is_not_enabled_is_not_imported(tmp_path: Path) -> None:
+    """With only preview enabled, the other built-in platforms' modules stay unloaded."""
+    config = write_config(tmp_path, {"preview": {"enabled": True}, "email": {"enabled": False}})
+    code = (
+        "import sys; from pathlib import Path; from daemon.config import load_config; "
+        "from daemon.platforms import ActivePlatforms; from daemon.publishers.base import Registry; "
+        "registry = Registry.discover(); "
+        f"config = load_config(Path({str(config)!r}), registry); "
+        "ActivePlatforms(registry, config); "
+        "print(sorted(m for m in sys.modules if m.startswith('daemon.publishers.')))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=30
+    )
+    assert result.stdout.split() == [
+        "['daemon.publishers._preview_gallery',",
+        "'daemon.publishers.base',",
+        "'daemon.publishers.preview']",
+    ]
 
 
 async def test_a_new_platform_is_one_new_file(tmp_path: Path, import_root: Path) -> None:

@@ -98,13 +98,15 @@ def test_a_disabled_telegram_section_needs_no_token(tmp_path: Path, registry: Re
 
 
 def test_a_disabled_telegram_never_imports_aiogram(tmp_path: Path) -> None:
-    """Finding the platform and loading a config with it disabled costs no aiogram import."""
+    """Loading a config with the platform disabled imports neither its module nor aiogram,
+    and its module imports aiogram only when it first sends."""
     config = write_config(tmp_path, {"telegram": {"enabled": False}, "preview": {"enabled": True}})
     code = (
         "import sys; from pathlib import Path; from daemon.config import load_config; "
         "from daemon.publishers.base import Registry; "
         f"load_config(Path({str(config)!r}), Registry.discover()); "
-        "assert 'daemon.publishers.telegram' in sys.modules; "
+        "assert 'daemon.publishers.telegram' not in sys.modules; "
+        "import daemon.publishers.telegram; "
         "print(sorted(m for m in sys.modules if m.startswith('aiogram')))"
     )
     result = subprocess.run(

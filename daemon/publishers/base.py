@@ -2,8 +2,9 @@
 
 Adding a platform is adding one module to this package (or, for a third party, an entry
 point in the `dropcast.publishers` group) with one `Publisher` subclass. The core never
-names a platform. A publisher imports its platform's library lazily (inside its methods),
-so a disabled platform costs nothing at start-up.
+names a platform. A built-in platform's module is imported only when the platform is
+enabled, and a publisher imports its platform's library lazily (inside its methods), so a
+disabled platform costs nothing.
 """
 
 from __future__ import annotations
@@ -104,20 +105,31 @@ class RegistryError(Exception):
 
 
 class Registry:
-    """The known platforms, by `platform_name`."""
+    """The known platforms, by `platform_name`.
 
-    def __init__(self, publishers: Mapping[str, PublisherClass]) -> None:
+    A built-in platform is imported only when first asked for (for its settings model, or to
+    publish), so a disabled one costs no memory: its module, its settings model and its
+    helpers stay unloaded. Its `platform_name` is its module's name.
+    """
+
+    def __init__(
+        self, publishers: Mapping[str, PublisherClass], builtins: Iterable[str] = ()
+    ) -> None:
         self._publishers = dict(publishers)
+        self._builtins = set(builtins) - self._publishers.keys()  # not imported yet
 
     def __contains__(self, name: object) -> bool:
-        return name in self._publishers
+        return name in self._publishers or name in self._builtins
 
     def __getitem__(self, name: str) -> PublisherClass:
+        if name in self._builtins:
+            self._publishers[name] = _load_builtin(name)
+            self._builtins.discard(name)
         return self._publishers[name]
 
     @property
     def names(self) -> list[str]:
-        return sorted(self._publishers)
+        return sorted({*self._publishers, *self._builtins})
 
     @classmethod
     def discover(
@@ -126,16 +138,33 @@ class Registry:
         entry_point_group: str | None = ENTRY_POINT_GROUP,
     ) -> Registry:
         """Find every publisher in `packages` and in the entry-point group."""
-        found: dict[str, tuple[PublisherClass, str]] = {}
+        found: dict[str, tuple[PublisherClass | None, str]] = {}  # None: a built-in, not loaded
         for package in packages:
+            if package == BUILTIN_PACKAGE:
+                for name in _module_names(importlib.import_module(BUILTIN_PACKAGE)):
+                    _register(found, name, None, f"module {BUILTIN_PACKAGE}.{name}")
+                continue
             for module in _modules_of(package):
                 for publisher in _publishers_in(module):
-                    _register(found, publisher, f"module {module.__name__}")
+                    _register(found, _name_of(publisher, module.__name__), publisher,
+                              f"module {module.__name__}")  # fmt: skip
         if entry_point_group:
             for entry_point in entry_points(group=entry_point_group):
                 publisher = _load_entry_point(entry_point.name, entry_point.load)
-                _register(found, publisher, f"entry point {entry_point.value}")
-        return cls({name: publisher for name, (publisher, _) in found.items()})
+                origin = f"entry point {entry_point.value}"
+                _register(found, _name_of(publisher, origin), publisher, origin)
+        loaded = {name: publisher for name, (publisher, _) in found.items() if publisher}
+        return cls(
+            loaded, builtins=[name for name, (publisher, _) in found.items() if not publisher]
+        )
+
+
+def _load_builtin(name: str) -> PublisherClass:
+    module = importlib.import_module(f"{BUILTIN_PACKAGE}.{name}")
+    publishers = [p for p in _publishers_in(module) if getattr(p, "platform_name", None) == name]
+    if len(publishers) != 1:
+        raise RegistryError(f"module {module.__name__} must hold one publisher named {name!r}")
+    return publishers[0]
 
 
 def _modules_of(package_name: str) -> list[ModuleType]:
@@ -143,12 +172,16 @@ def _modules_of(package_name: str) -> list[ModuleType]:
     package = importlib.import_module(package_name)
     if not hasattr(package, "__path__"):
         return [package]
-    names = [
+    return [importlib.import_module(f"{package_name}.{name}") for name in _module_names(package)]
+
+
+def _module_names(package: ModuleType) -> list[str]:
+    """The names of a package's publisher modules (not `base`, not `_private`), unimported."""
+    return sorted(
         info.name
         for info in pkgutil.iter_modules(package.__path__)
         if not info.name.startswith(("_", "base"))
-    ]
-    return [importlib.import_module(f"{package_name}.{name}") for name in sorted(names)]
+    )
 
 
 def _publishers_in(module: ModuleType) -> list[PublisherClass]:
@@ -172,15 +205,27 @@ def _load_entry_point(name: str, load: object) -> PublisherClass:
     return value
 
 
-def _register(
-    found: dict[str, tuple[PublisherClass, str]], publisher: PublisherClass, origin: str
-) -> None:
+def _name_of(publisher: PublisherClass, origin: str) -> str:
     name = getattr(publisher, "platform_name", None)
     if not isinstance(name, str) or not name:
         raise RegistryError(f"{publisher.__name__} in {origin} has no platform_name")
+    return name
+
+
+def _register(
+    found: dict[str, tuple[PublisherClass | None, str]],
+    name: str,
+    publisher: PublisherClass | None,
+    origin: str,
+) -> None:
     if name in found:
+        earlier, earlier_origin = found[name]
         raise RegistryError(
-            f"two publishers are named {name!r}: {found[name][0].__name__} in {found[name][1]} "
-            f"and {publisher.__name__} in {origin}"
+            f"two publishers are named {name!r}: {_class_name(earlier, name)} in "
+            f"{earlier_origin} and {_class_name(publisher, name)} in {origin}"
         )
     found[name] = (publisher, origin)
+
+
+def _class_name(publisher: PublisherClass | None, name: str) -> str:
+    return (publisher or _load_builtin(name)).__name__
