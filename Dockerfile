@@ -18,11 +18,8 @@ RUN groupadd --gid 1000 dropcast \
 COPY --from=build /opt/dropcast /opt/dropcast
 COPY docker/entrypoint.sh /usr/local/bin/dropcast-entrypoint
 COPY docker/config.yaml /config/config.yaml
-# MALLOC_ARENA_MAX: glibc's per-thread memory pools hold freed memory after a burst; two
-# pools keep about 1 MB less when idle and about 3 MB less after a burst.
 ENV PATH=/opt/dropcast/bin:$PATH \
     PYTHONUNBUFFERED=1 \
-    MALLOC_ARENA_MAX=2 \
     DROPCAST_CONFIG=/config/config.yaml
 VOLUME ["/data/inbox", "/data/archive", "/data/failed", "/data/state", "/data/preview"]
 # dropcast stops cleanly on SIGTERM, giving posts in flight shutdown_grace_seconds (30 s):

@@ -127,8 +127,10 @@ def _guarded(command: Callable[[], int]) -> int:
 
 
 def _run(config_path: Path, registry: Registry) -> int:
+    from daemon.allocator import limit_arenas
     from daemon.service import Daemon
 
+    limit_arenas()  # before any thread starts
     daemon = Daemon(config_path, registry)  # reads the config again: it may have changed
     anyio.run(daemon.run)
     return EXIT_OK
