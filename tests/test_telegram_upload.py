@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import builtins
+import contextlib
 import hashlib
 import io
 import os
+import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -14,8 +18,10 @@ import anyio.to_thread
 import pytest
 
 from daemon.post import Post
-from daemon.publishers._telegram_media import CHUNK_BYTES, Media, prepare_media
-from daemon.publishers._telegram_upload import StreamedFile
+from daemon.publishers import _telegram_upload
+from daemon.publishers._telegram_deliveries import post_key
+from daemon.publishers._telegram_media import CHUNK_BYTES, prepare_media
+from daemon.publishers._telegram_upload import StreamedFile, read_chunk
 from tests.conftest import make_image
 from tests.fakes.telegram_api import fake_telegram, telegram_publisher
 
@@ -50,14 +56,12 @@ async def _read_all(file: StreamedFile) -> list[bytes]:
     return [chunk async for chunk in file.read(bot=None)]  # type: ignore[arg-type]
 
 
-async def test_a_small_file_is_read_and_closed_in_one_trip(
-    tmp_path: Path, trips: list[str]
-) -> None:
+async def test_a_file_of_up_to_one_chunk_takes_one_trip(tmp_path: Path, trips: list[str]) -> None:
     image = tmp_path / "photo.jpg"
     image.write_bytes(os.urandom(300_000))
     chunks = await _read_all(StreamedFile(image, "photo.jpg"))
     assert chunks == [image.read_bytes()]
-    assert trips == ["_open_and_read"]
+    assert trips == ["read_chunk"]
     assert _open_descriptors_to(image) == 0
 
 
@@ -79,17 +83,72 @@ async def test_a_file_of_whole_chunks_ends_with_an_empty_read(tmp_path: Path) ->
     image.write_bytes(b"x" * 2_000)
     chunks = await _read_all(StreamedFile(image, "photo.jpg", chunk_size=1_000))
     assert chunks == [b"x" * 1_000, b"x" * 1_000]
-    assert _open_descriptors_to(image) == 0
 
 
-async def test_an_upload_stopped_part_way_closes_the_file(tmp_path: Path) -> None:
+async def test_no_file_stays_open_between_chunks(tmp_path: Path) -> None:
+    """An upload given up between two chunks leaves nothing to close."""
     image = tmp_path / "photo.jpg"
     image.write_bytes(b"x" * 5_000)
     reader = StreamedFile(image, "photo.jpg", chunk_size=1_000).read(bot=None)  # type: ignore[arg-type]
     assert await reader.__anext__() == b"x" * 1_000
-    assert _open_descriptors_to(image) == 1
-    await reader.aclose()
     assert _open_descriptors_to(image) == 0
+    await reader.aclose()
+
+
+async def test_an_upload_cancelled_during_a_slow_read_never_stalls_the_event_loop(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """aiohttp cancels its body writer with a plain asyncio cancel (a time-out, an early answer)
+    while a worker thread may be reading from a slow disk: the loop must not wait for that read,
+    and the read must not leave the file open."""
+    image = tmp_path / "photo.jpg"
+    image.write_bytes(b"x" * 3_000)
+    slow_read_done = threading.Event()
+
+    def slow_second_chunk(path: Path, offset: int, size: int, identity: Any) -> Any:
+        if offset:
+            time.sleep(1.0)  # a network share that takes its time
+            try:
+                return read_chunk(path, offset, size, identity)
+            finally:
+                slow_read_done.set()
+        return read_chunk(path, offset, size, identity)
+
+    monkeypatch.setattr(_telegram_upload, "read_chunk", slow_second_chunk)
+    gaps: list[float] = []
+
+    async def tick() -> None:
+        last = time.monotonic()
+        while True:
+            await asyncio.sleep(0.02)
+            now = time.monotonic()
+            gaps.append(now - last)
+            last = now
+
+    ticker = asyncio.create_task(tick())
+    upload = asyncio.create_task(_read_all(StreamedFile(image, "photo.jpg", chunk_size=1_000)))
+    await asyncio.sleep(0.3)  # the second chunk's read is under way in a worker thread
+    upload.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await upload
+    await asyncio.sleep(0.2)
+    ticker.cancel()
+    assert max(gaps) < 0.5
+    assert await anyio.to_thread.run_sync(slow_read_done.wait, 5)
+    assert _open_descriptors_to(image) == 0
+
+
+async def test_a_file_replaced_between_chunks_is_refused(tmp_path: Path) -> None:
+    """Never half the old photo and half the new one."""
+    image = tmp_path / "photo.jpg"
+    image.write_bytes(b"x" * 2_500)
+    reader = StreamedFile(image, "photo.jpg", chunk_size=1_000).read(bot=None)  # type: ignore[arg-type]
+    assert await reader.__anext__() == b"x" * 1_000
+    replacement = tmp_path / "new.jpg"
+    replacement.write_bytes(b"y" * 2_500)
+    os.replace(replacement, image)
+    with pytest.raises(OSError, match="replaced while it was being uploaded"):
+        await reader.__anext__()
 
 
 async def test_a_retried_upload_reads_the_file_again(tmp_path: Path) -> None:
@@ -99,7 +158,7 @@ async def test_a_retried_upload_reads_the_file_again(tmp_path: Path) -> None:
     assert await _read_all(file) == await _read_all(file) == [b"y" * 1_000, b"y" * 500]
 
 
-async def test_a_missing_file_raises_and_leaves_nothing_open(tmp_path: Path) -> None:
+async def test_a_missing_file_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError):
         await _read_all(StreamedFile(tmp_path / "gone.jpg", "gone.jpg"))
 
@@ -133,14 +192,20 @@ async def test_a_small_photo_is_read_from_the_disk_once_for_every_chat(
     assert len(opened) == 1
 
 
-def test_the_key_of_an_image_is_the_same_whether_its_bytes_are_at_hand_or_not(
-    tmp_path: Path,
-) -> None:
-    """Progress saved for a post is found again, however its image was read."""
-    image = make_image(tmp_path / "sunset.jpg")
-    at_hand = Media(image, as_photo=True, data=image.read_bytes())
-    assert at_hand.sha256() == Media(image, as_photo=True).sha256()
-    assert at_hand.sha256() == hashlib.sha256(image.read_bytes()).digest()
+def test_a_post_key_is_what_earlier_versions_saved_progress_under(tmp_path: Path) -> None:
+    """Progress saved before images were kept at hand is found again: the key of a post is
+    SHA-256 over the parse mode, the caption and each image file's SHA-256, as it was."""
+    small = make_image(tmp_path / "small.jpg")
+    large = tmp_path / "large.jpg"
+    large.write_bytes(small.read_bytes() + os.urandom(CHUNK_BYTES))
+    images = (small, large)
+    media = [prepare_media(image, "document") for image in images]
+    assert media[0].data is not None
+    assert media[1].data is None
+    earlier = hashlib.sha256(b"HTML\0Red sky\0")
+    for image in images:
+        earlier.update(hashlib.sha256(image.read_bytes()).digest())
+    assert post_key([item.sha256() for item in media], "Red sky", "HTML") == earlier.hexdigest()
 
 
 def test_only_an_image_up_to_one_chunk_is_kept_in_memory(tmp_path: Path) -> None:
