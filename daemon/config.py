@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal, TypeVar
 import yaml
 from pydantic import Field, ValidationError
 
-from daemon.publishers.base import Registry
+from daemon.publishers.base import Registry, RegistryError
 from daemon.secrets import UnresolvedReferenceError, resolve_references
 from daemon.settings import (
     ConfigPath,
@@ -194,7 +194,11 @@ class _Validator:
         if enabled is None or not enabled.enabled:
             # A disabled platform is only checked for its switch: its secrets may well be unset.
             return enabled
-        model = self.registry[name].settings_model
+        try:
+            model = self.registry[name].settings_model
+        except RegistryError as error:  # loaded on first use: a reload may be the first
+            self.problems.append(ConfigProblem(where, str(error)))
+            return None
         return self._model(model, self._resolve(section, where), where)
 
     def _resolve(self, value: Any, where: KeyPath) -> Any:

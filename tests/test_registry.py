@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from daemon.config import load_config
+from daemon.config import ConfigError, load_config
 from daemon.publishers.base import Registry, RegistryError
 from tests.conftest import archived, running_daemon, wait_for, write_config, write_post
 
@@ -92,6 +92,18 @@ def test_a_platform_that_is_not_enabled_is_not_imported(tmp_path: Path) -> None:
         "'daemon.publishers.base',",
         "'daemon.publishers.preview']",
     ]
+
+
+def test_a_builtin_platform_that_cannot_be_loaded_is_a_config_error(tmp_path: Path) -> None:
+    """Enabling it (perhaps in a reload) names the platform; the daemon keeps running on the
+    config it has."""
+    registry = Registry({}, builtins=["missing"])  # no daemon/publishers/missing.py
+    config = write_config(tmp_path, {"missing": {"enabled": True}})
+    with pytest.raises(
+        ConfigError, match=r"platforms\.missing: platform 'missing' could not be loaded"
+    ):
+        load_config(config, registry)
+    assert "missing" in registry  # still known, so the next reload tries again
 
 
 async def test_a_new_platform_is_one_new_file(tmp_path: Path, import_root: Path) -> None:

@@ -160,7 +160,10 @@ class Registry:
 
 
 def _load_builtin(name: str) -> PublisherClass:
-    module = importlib.import_module(f"{BUILTIN_PACKAGE}.{name}")
+    try:
+        module = importlib.import_module(f"{BUILTIN_PACKAGE}.{name}")
+    except Exception as error:  # a broken install: say which platform, not only which module
+        raise RegistryError(f"platform {name!r} could not be loaded: {error}") from error
     publishers = [p for p in _publishers_in(module) if getattr(p, "platform_name", None) == name]
     if len(publishers) != 1:
         raise RegistryError(f"module {module.__name__} must hold one publisher named {name!r}")
