@@ -59,3 +59,8 @@ def test_without_the_cap_each_thread_gets_its_own(environ: dict[str, str]) -> No
 
 def test_an_explicit_malloc_arena_max_is_left_alone(environ: dict[str, str]) -> None:
     assert _arenas("limit", {**environ, "MALLOC_ARENA_MAX": "4"}) == ("False", 4)
+
+
+def test_an_arena_max_tunable_is_left_alone(environ: dict[str, str]) -> None:
+    tunables = {**environ, "GLIBC_TUNABLES": "glibc.malloc.arena_max=4"}
+    assert _arenas("limit", tunables) == ("False", 4)
