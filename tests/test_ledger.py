@@ -54,6 +54,34 @@ async def test_a_platform_down_for_three_attempts_is_published_at_the_fourth(
     assert (record["outcome"], record["attempts"]) == ("published", 4)
 
 
+async def test_an_answer_the_ledger_could_not_record_is_filed_as_the_ledger_has_it(
+    tmp_path: Path, registry: Registry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One platform's `sent` cannot be written (a full disk, say): the post is filed with
+    that platform still `pending` in the ledger and its record, partial, never as published."""
+    mark_result = Ledger.mark_result
+
+    def failing_for_recording2(
+        ledger: Ledger, post_id: int, platform: str, result: PublishResult
+    ) -> object:
+        if platform == "recording2":
+            raise sqlite3.OperationalError("database or disk is full")
+        return mark_result(ledger, post_id, platform, result)
+
+    monkeypatch.setattr(Ledger, "mark_result", failing_for_recording2)
+    platforms = {"recording": {"enabled": True}, "recording2": {"enabled": True, "label": "b"}}
+    async with running_daemon(write_config(tmp_path, platforms), registry):
+        write_post(tmp_path / "inbox", "half")
+        await wait_for(lambda: len(archived(tmp_path)) == 3, what="the archive")
+    record = record_of(tmp_path, "half")
+    assert record["outcome"] == "partial"
+    platforms_record = record["platforms"]
+    assert isinstance(platforms_record, dict)
+    assert platforms_record["recording"]["ok"] is True
+    assert platforms_record["recording2"]["ok"] is False
+    assert platforms_record["recording2"]["state"] == "pending"
+
+
 async def test_the_same_post_dropped_again_is_archived_as_a_duplicate(
     tmp_path: Path, registry: Registry
 ) -> None:
