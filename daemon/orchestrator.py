@@ -72,13 +72,8 @@ class WorkflowOrchestrator:
                 attempts=result.attempts,
                 duration_ms=duration_ms,
             )
-            if self.hooks is not None:
-                try:
-                    await self.hooks.after(name, result)
-                except (
-                    Exception
-                ):  # the ledger keeps `pending`, which becomes `unknown`: never re-sent blindly
-                    log.exception("ledger.write_failed")
+            if await self._recorded_after(name, result):
+                await self._tell_recorded(publisher, post, result)
 
     async def _recorded_before(self, name: str, results: dict[str, PublishResult]) -> bool:
         """Tell the hooks; if that fails the platform is not called, or it might get it twice."""
@@ -93,6 +88,28 @@ class WorkflowOrchestrator:
             )
             return False
         return True
+
+    async def _recorded_after(self, name: str, result: PublishResult) -> bool:
+        """Tell the hooks the answer; False if the ledger could not record it."""
+        if self.hooks is None:
+            return True
+        try:
+            await self.hooks.after(name, result)
+        except (
+            Exception
+        ):  # the ledger keeps `pending`, which becomes `unknown`: never re-sent blindly
+            log.exception("ledger.write_failed")
+            return False
+        return True
+
+    @staticmethod
+    async def _tell_recorded(
+        publisher: Publisher[PlatformSettings], post: Post, result: PublishResult
+    ) -> None:
+        try:
+            await publisher.recorded(post, result)
+        except Exception:  # only housekeeping: the post is recorded either way
+            log.exception("platform.cleanup_failed")
 
     async def _guarded(self, publisher: Publisher[PlatformSettings], post: Post) -> PublishResult:
         with anyio.move_on_after(self.publish_timeout):

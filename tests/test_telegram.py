@@ -302,7 +302,8 @@ async def test_one_connection_serves_every_post(fake: FakeTelegram, tmp_path: Pa
     """The publisher keeps one bot and its HTTP session across posts."""
     async with telegram_publisher(fake, tmp_path) as publisher:
         for _ in range(3):
-            await publisher.publish(post_of(tmp_path))
+            post = post_of(tmp_path)
+            await publisher.recorded(post, await publisher.publish(post))
     assert len(fake.requests) == 3
     assert len({request.peer for request in fake.requests}) == 1
 

@@ -197,14 +197,33 @@ async def test_a_retry_after_a_lost_caption_part_sends_only_the_rest(
     assert fake.sent("sendMessage")[0].reply_to == 1
 
 
-async def test_the_delivery_log_is_emptied_once_every_chat_has_the_post(
+async def test_the_delivery_log_keeps_a_post_until_the_ledger_has_it(
     fake: FakeTelegram, tmp_path: Path
 ) -> None:
-    """A post every chat got leaves nothing behind in the state folder."""
-    async with telegram_publisher(fake, tmp_path / "state") as publisher:
-        await publisher.publish(post_of(tmp_path))
+    """A post every chat got stays in the log until the ledger has recorded it, then nothing
+    of it is left behind in the state folder."""
+    post = post_of(tmp_path)
     deliveries = tmp_path / "state" / "telegram" / "deliveries.json"
+    async with telegram_publisher(fake, tmp_path / "state") as publisher:
+        result = await publisher.publish(post)
+        assert len(json.loads(deliveries.read_text())) == 1
+        await publisher.recorded(post, result)
     assert json.loads(deliveries.read_text()) == {}
+
+
+async def test_a_crash_before_the_ledger_recorded_the_post_sends_it_to_no_chat_again(
+    fake: FakeTelegram, tmp_path: Path
+) -> None:
+    """dropcast dies after every chat got the post but before the ledger said `sent`: the
+    delivery is `unknown`, and `dropcast retry` finds every chat already has it."""
+    post, chats = post_of(tmp_path), ["@channel", -1001234]
+    async with telegram_publisher(fake, tmp_path / "state", chat_ids=chats) as publisher:
+        first = await publisher.publish(post)  # and then no `recorded`: the process died
+    async with telegram_publisher(fake, tmp_path / "state", chat_ids=chats) as publisher:
+        again = await publisher.publish(post)
+    assert len(fake.sent("sendPhoto")) == 2
+    assert again.ok
+    assert again.remote_id == first.remote_id
 
 
 async def test_the_token_never_appears_in_logs_or_results(

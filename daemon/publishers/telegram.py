@@ -146,6 +146,10 @@ class TelegramPublisher(Publisher[TelegramSettings]):
             settings.token, settings.api_server, settings.request_timeout, self._policy
         )
         self._deliveries = DeliveryLog(context.state_dir / "telegram" / "deliveries.json")
+        # Posts every chat got, by id(post), with their delivery-log key: the entry is dropped
+        # only once the ledger holds the result (`recorded`), so that a crash before that
+        # still finds which chats have the post.
+        self._delivered: dict[int, str] = {}
 
     async def publish(self, post: Post) -> PublishResult:
         if len(post.images) > _ALBUM_LIMIT:
@@ -161,8 +165,13 @@ class TelegramPublisher(Publisher[TelegramSettings]):
                 group.start_soon(self._deliver, chat, plan, results)
         ordered = [results[str(chat)] for chat in self.settings.chat_ids]
         if all(result.error is None for result in ordered):
-            await self._deliveries.forget(plan.key)
+            self._delivered[id(post)] = plan.key
         return replace(_summarize(ordered), notes=plan.notes)
+
+    async def recorded(self, post: Post, result: PublishResult) -> None:
+        key = self._delivered.pop(id(post), None)
+        if key is not None:
+            await self._deliveries.forget(key)
 
     async def check_connection(self) -> str:
         await self._client.load()
