@@ -95,9 +95,8 @@ class WorkflowOrchestrator:
             return True
         try:
             await self.hooks.after(name, result)
-        except (
-            Exception
-        ):  # the ledger keeps `pending`, which becomes `unknown`: never re-sent blindly
+        except Exception:
+            # The ledger keeps `pending`, which becomes `unknown`: never re-sent blindly.
             log.exception("ledger.write_failed")
             return False
         return True

@@ -166,11 +166,13 @@ class TelegramPublisher(Publisher[TelegramSettings]):
         ordered = [results[str(chat)] for chat in self.settings.chat_ids]
         if all(result.error is None for result in ordered):
             self._delivered[id(post)] = plan.key
+        else:  # what an earlier post under this id() left, if the ledger never recorded it
+            self._delivered.pop(id(post), None)
         return replace(_summarize(ordered), notes=plan.notes)
 
     async def recorded(self, post: Post, result: PublishResult) -> None:
         key = self._delivered.pop(id(post), None)
-        if key is not None:
+        if key is not None and result.ok:
             await self._deliveries.forget(key)
 
     async def check_connection(self) -> str:
