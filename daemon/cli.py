@@ -19,7 +19,7 @@ from daemon import __version__
 from daemon.config import ApplicationConfig, ConfigError, load_config
 from daemon.dispatch import PostHandler
 from daemon.health import check_heartbeat
-from daemon.ledger import AsyncLedger, Ledger, LedgerError, PostRow, ledger_path
+from daemon.ledger import AsyncLedger, Ledger, LedgerError, LedgerProgress, PostRow, ledger_path
 from daemon.lock import InboxLockedError
 from daemon.logging import configure_logging
 from daemon.platforms import ActivePlatforms
@@ -158,10 +158,11 @@ def _status(config: ApplicationConfig, *, as_json: bool, failed: bool, limit: in
 
 async def _retry(config: ApplicationConfig, registry: Registry, stem: str | None) -> int:
     ledger = Ledger(ledger_path(config.core.state))
-    platforms = ActivePlatforms(registry, config)
+    async_ledger = AsyncLedger(ledger)
+    platforms = ActivePlatforms(registry, config, LedgerProgress(async_ledger))
     try:
         rows = _posts_to_retry(ledger, stem)
-        handler = PostHandler(AsyncLedger(ledger))
+        handler = PostHandler(async_ledger)
         complete = True
         async with platforms.lease() as lease:
             for row in rows:

@@ -12,7 +12,7 @@ import os
 import random
 import time
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 
@@ -67,6 +67,7 @@ class PostHandler:
             return Later(time.time() + rescan)
         admission = await self.ledger.run(Ledger.admit, post.identity, post.stem, list(post.files))
         row = admission.row
+        post = replace(post, ledger_id=row.id)  # keys its per-destination progress
         if row.decided:  # a crash came between deciding and filing: finish the filing
             return await self.finish_filing(row)
         if row.next_attempt_at is not None and row.next_attempt_at > time.time():
@@ -158,7 +159,7 @@ class PostHandler:
         """
         assert row.filing is not None
         filing = Filing.from_json(row.filing)
-        post = await anyio.to_thread.run_sync(_read_archived, filing)
+        post = replace(await anyio.to_thread.run_sync(_read_archived, filing), ledger_id=row.id)
         known = await self.ledger.run(Ledger.deliveries, row.id)
         wanted = [
             n for n, d in known.items() if d.state in (DeliveryState.FAILED, DeliveryState.UNKNOWN)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import StrEnum
@@ -26,9 +26,17 @@ from typing import Any, Concatenate, Generic, ParamSpec, TypeVar
 import anyio
 import anyio.lowlevel
 
+from daemon.post import Post
+from daemon.progress import (
+    Destination,
+    Destinations,
+    DestinationState,
+    MemoryProgress,
+    ProgressStore,
+)
 from daemon.publishers.base import PublishResult
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 _SCHEMA = """
 CREATE TABLE posts (
     id INTEGER PRIMARY KEY,
@@ -61,7 +69,23 @@ CREATE TABLE deliveries (
     updated_at REAL NOT NULL,
     PRIMARY KEY (post_id, platform)
 );
+""" + (
+    _DESTINATIONS := """
+CREATE TABLE destinations (
+    post_id INTEGER NOT NULL REFERENCES posts (id),
+    platform TEXT NOT NULL,
+    name TEXT NOT NULL,                 -- a chat and message part, a recipient, ...
+    state TEXT NOT NULL CHECK (state IN ('pending', 'sent', 'refused', 'unknown')),
+    remote_id TEXT,
+    url TEXT,
+    error TEXT,
+    updated_at REAL NOT NULL,
+    PRIMARY KEY (post_id, platform, name)
+);
 """
+)
+# What each older schema needs to become this one.
+_MIGRATIONS = {1: _DESTINATIONS}
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -180,10 +204,17 @@ class Ledger:
                     f"this one knows {SCHEMA_VERSION}); upgrade dropcast"
                 )
             if version == 0:
-                for statement in _SCHEMA.split(";"):
-                    if statement.strip():
-                        self._db.execute(statement)
+                self._script(_SCHEMA)
                 self._db.execute("INSERT INTO schema_version VALUES (?)", (SCHEMA_VERSION,))
+            elif version < SCHEMA_VERSION:
+                for older in range(version, SCHEMA_VERSION):
+                    self._script(_MIGRATIONS[older])
+                self._db.execute("UPDATE schema_version SET version = ?", (SCHEMA_VERSION,))
+
+    def _script(self, script: str) -> None:
+        for statement in script.split(";"):
+            if statement.strip():
+                self._db.execute(statement)
 
     @contextmanager
     def _transaction(self) -> Iterator[None]:
@@ -361,8 +392,13 @@ class Ledger:
         self._set_delivery(post_id, platform, DeliveryState.PENDING, None, add_attempts=1)
 
     def mark_result(self, post_id: int, platform: str, result: PublishResult) -> Delivery:
-        """`platform` answered: sent, or failed. Returns the delivery as now recorded."""
-        state = DeliveryState.SENT if result.ok else DeliveryState.FAILED
+        """`platform`'s attempt ended: sent, refused (`failed`) or unknown. Returns the
+        delivery as now recorded."""
+        state = {
+            "sent": DeliveryState.SENT,
+            "refused": DeliveryState.FAILED,
+            "unknown": DeliveryState.UNKNOWN,
+        }[result.outcome]
         self._set_delivery(post_id, platform, state, result)
         row = self._db.execute(
             "SELECT * FROM deliveries WHERE post_id = ? AND platform = ?", (post_id, platform)
@@ -370,14 +406,59 @@ class Ledger:
         return _delivery(row)
 
     def recover(self) -> int:
-        """At start: every `pending` delivery lost its answer in a crash; make it `unknown`."""
+        """At start: every `pending` delivery or destination lost its answer in a crash;
+        make it `unknown`. Returns how many deliveries that made unknown."""
+        lost = (time.time(), "dropcast stopped before the platform answered")
         with self._transaction():
             cursor = self._db.execute(
-                "UPDATE deliveries SET state = 'unknown', updated_at = ?, "
-                "error = 'dropcast stopped before the platform answered' WHERE state = 'pending'",
-                (time.time(),),
+                "UPDATE deliveries SET state = 'unknown', updated_at = ?, error = ? "
+                "WHERE state = 'pending'",
+                lost,
+            )
+            self._db.execute(
+                "UPDATE destinations SET state = 'unknown', updated_at = ?, error = ? "
+                "WHERE state = 'pending'",
+                lost,
             )
         return cursor.rowcount
+
+    # --- destinations ------------------------------------------------------------------
+
+    def destinations(self, post_id: int, platform: str) -> dict[str, Destination]:
+        rows = self._db.execute(
+            "SELECT * FROM destinations WHERE post_id = ? AND platform = ? ORDER BY rowid",
+            (post_id, platform),
+        )
+        return {row["name"]: _destination(row) for row in rows}
+
+    def all_destinations(self, post_id: int) -> dict[str, dict[str, Destination]]:
+        """Every platform's destinations of a post, by platform."""
+        found: dict[str, dict[str, Destination]] = {}
+        rows = self._db.execute(
+            "SELECT * FROM destinations WHERE post_id = ? ORDER BY platform, rowid", (post_id,)
+        )
+        for row in rows:
+            found.setdefault(row["platform"], {})[row["name"]] = _destination(row)
+        return found
+
+    def mark_destinations(
+        self, post_id: int, platform: str, destinations: list[Destination]
+    ) -> None:
+        """Record these destinations' states; a destination that was `sent` stays so."""
+        now = time.time()
+        with self._transaction():
+            self._db.executemany(
+                "INSERT INTO destinations (post_id, platform, name, state, remote_id, url, "
+                "error, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (post_id, platform, name) DO UPDATE SET state = excluded.state, "
+                "remote_id = COALESCE(excluded.remote_id, remote_id), "
+                "url = COALESCE(excluded.url, url), error = excluded.error, "
+                "updated_at = excluded.updated_at WHERE destinations.state != 'sent'",
+                [
+                    (post_id, platform, d.name, str(d.state), d.remote_id, d.url, d.error, now)
+                    for d in destinations
+                ],
+            )
 
     def _set_delivery(
         self,
@@ -491,6 +572,39 @@ class _Step(Generic[T]):
         return self._result  # type: ignore[return-value]
 
 
+class LedgerProgress(ProgressStore):
+    """Per-destination progress kept in the ledger, each mark committed before it returns.
+
+    The publishers are made before the ledger is opened: `attach` it before the first post.
+    """
+
+    def __init__(self, ledger: AsyncLedger | None = None) -> None:
+        self.ledger = ledger
+        self._unadmitted = MemoryProgress()
+
+    def attach(self, ledger: AsyncLedger) -> None:
+        self.ledger = ledger
+
+    def for_post(self, post: Post, platform: str) -> Destinations:
+        if self.ledger is None or post.ledger_id is None:  # not a post the ledger admitted
+            return self._unadmitted.for_post(post, platform)
+        return _LedgerDestinations(self.ledger, post.ledger_id, platform)
+
+
+class _LedgerDestinations(Destinations):
+    def __init__(self, ledger: AsyncLedger, post_id: int, platform: str) -> None:
+        self.ledger, self.post_id, self.platform = ledger, post_id, platform
+
+    async def known(self) -> dict[str, Destination]:
+        return await self.ledger.run(Ledger.destinations, self.post_id, self.platform)
+
+    async def mark(self, destinations: Iterable[Destination]) -> None:
+        marks = list(destinations)
+        if marks:
+            with anyio.CancelScope(shield=True):  # an answer that came is never forgotten
+                await self.ledger.run(Ledger.mark_destinations, self.post_id, self.platform, marks)
+
+
 def _paths_json(files: list[Path]) -> str:
     return json.dumps([str(path) for path in files])
 
@@ -510,6 +624,16 @@ def _post_row(row: sqlite3.Row) -> PostRow:
         filing=None if row["filing"] is None else json.loads(row["filing"]),
         filed_at=row["filed_at"],
         record_path=None if row["record_path"] is None else Path(row["record_path"]),
+    )
+
+
+def _destination(row: sqlite3.Row) -> Destination:
+    return Destination(
+        name=row["name"],
+        state=DestinationState(row["state"]),
+        remote_id=row["remote_id"],
+        url=row["url"],
+        error=row["error"],
     )
 
 

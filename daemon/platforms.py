@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import structlog
 
 from daemon.config import ApplicationConfig
+from daemon.progress import MemoryProgress, ProgressStore
 from daemon.publishers.base import Publisher, PublisherContext, Registry
 from daemon.settings import PlatformSettings
 
@@ -33,8 +34,11 @@ class Lease:
 class ActivePlatforms:
     """Owns every publisher instance; builds, reuses and closes them as the config changes."""
 
-    def __init__(self, registry: Registry, config: ApplicationConfig) -> None:
+    def __init__(
+        self, registry: Registry, config: ApplicationConfig, progress: ProgressStore | None = None
+    ) -> None:
         self.registry = registry
+        self.progress = progress or MemoryProgress()
         self._config = config
         self._publishers = self._build(config, {})
         self._held: Counter[int] = Counter()  # leases on each publisher, by id()
@@ -80,7 +84,7 @@ class ActivePlatforms:
     def _build(
         self, config: ApplicationConfig, existing: Mapping[str, AnyPublisher]
     ) -> dict[str, AnyPublisher]:
-        context = PublisherContext(state_dir=config.core.state)
+        context = PublisherContext(state_dir=config.core.state, progress=self.progress)
         publishers = {}
         for name, settings in config.platforms.items():
             if not settings.enabled:

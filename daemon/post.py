@@ -35,6 +35,7 @@ class Post:
     identity: str = (
         ""  # SHA-256 of the image bytes and the caption file: the same post, whatever its name
     )
+    ledger_id: int | None = None  # its row in the ledger, once admitted (keys its progress)
 
     @property
     def image(self) -> Path:

@@ -22,7 +22,7 @@ from daemon.config import ApplicationConfig
 from daemon.dispatch import Later, PostHandler
 from daemon.health import HEARTBEAT_SECONDS, heartbeat_path, write_heartbeat
 from daemon.inbox import Candidate, Inbox
-from daemon.ledger import AsyncLedger, Ledger, ledger_path
+from daemon.ledger import AsyncLedger, Ledger, LedgerProgress, ledger_path
 from daemon.lock import InboxLock
 from daemon.platforms import ActivePlatforms
 from daemon.publishers.base import Registry
@@ -49,7 +49,8 @@ class Daemon:
         notifier: SystemdNotifier | None = None,
     ) -> None:
         self.reloader = ConfigReloader(config_path, registry, environ)
-        self.platforms = ActivePlatforms(registry, self.reloader.current)
+        self.progress = LedgerProgress()  # the ledger is opened by `run`
+        self.platforms = ActivePlatforms(registry, self.reloader.current, self.progress)
         self.handle_signals = handle_signals
         self.notifier = notifier or SystemdNotifier()
         core = self.config.core
@@ -81,7 +82,9 @@ class Daemon:
         with InboxLock(self.inbox):
             ledger = Ledger(ledger_path(core.state))
             try:
-                await self._serve(AsyncLedger(ledger), task_status)
+                async_ledger = AsyncLedger(ledger)
+                self.progress.attach(async_ledger)
+                await self._serve(async_ledger, task_status)
             finally:
                 ledger.close()
 

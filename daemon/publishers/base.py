@@ -14,22 +14,31 @@ import inspect
 import pkgutil
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib.metadata import entry_points
 from pathlib import Path
 from types import ModuleType
 from typing import ClassVar, Generic, Literal, TypeVar
 
 from daemon.post import Post
+from daemon.progress import MemoryProgress, ProgressStore
 from daemon.settings import PlatformSettings
 
 ENTRY_POINT_GROUP = "dropcast.publishers"
 BUILTIN_PACKAGE = "daemon.publishers"
 
 
+AttemptOutcome = Literal["sent", "refused", "unknown"]
+
+
 @dataclass(frozen=True)
 class PublishResult:
-    """What one platform did with one post. Expected failures are results, not exceptions."""
+    """What one platform did with one post. Expected failures are results, not exceptions.
+
+    Every attempt ends in one of three ways (`outcome`): `sent` (the platform confirmed),
+    `refused` (it answered no: safe to try again later), or `unknown` (the request may have
+    reached the platform and no answer came: it is never sent again blindly).
+    """
 
     ok: bool
     remote_id: str | None = None
@@ -38,10 +47,21 @@ class PublishResult:
     attempts: int = 1
     duration_ms: int = 0
     notes: tuple[str, ...] = ()  # what the owner should know, e.g. "image resized to fit"
+    unknown: bool = False  # not ok, and it may have reached the platform all the same
+
+    @property
+    def outcome(self) -> AttemptOutcome:
+        return "sent" if self.ok else "unknown" if self.unknown else "refused"
 
     @classmethod
     def failure(cls, error: str, *, attempts: int = 1) -> PublishResult:
+        """The platform refused (or was never reached): safe to try again later."""
         return cls(ok=False, error=error, attempts=attempts)
+
+    @classmethod
+    def lost(cls, error: str, *, attempts: int = 1) -> PublishResult:
+        """No answer came after the request may have reached the platform."""
+        return cls(ok=False, error=error, attempts=attempts, unknown=True)
 
 
 @dataclass(frozen=True)
@@ -49,6 +69,8 @@ class PublisherContext:
     """What the core hands every publisher besides its own settings."""
 
     state_dir: Path
+    # Which destinations already have each post (the daemon's is kept in the ledger).
+    progress: ProgressStore = field(default_factory=MemoryProgress, compare=False)
 
 
 SettingsT = TypeVar("SettingsT", bound=PlatformSettings)
