@@ -13,6 +13,8 @@ from pathlib import Path, PurePath
 
 from PIL import Image, ImageOps
 
+from daemon.colour import to_srgb
+
 # Content types by the format Pillow finds inside the file (an MPO is a JPEG with extras).
 _CONTENT_TYPES = {
     "JPEG": "image/jpeg",
@@ -57,7 +59,8 @@ def load_attachment(path: Path, limit: int) -> Attachment:
         if len(data) <= limit:
             return Attachment(data, content_type, filename, size)
         image.load()
-        pixels = _flatten(ImageOps.exif_transpose(image))
+        # Transparent areas become white: JPEG has none.
+        pixels = to_srgb(ImageOps.exif_transpose(image))
     encoded, quality, size = shrink_to_fit(pixels, limit)
     return Attachment(
         data=encoded,
@@ -95,16 +98,6 @@ def _jpeg(image: Image.Image, quality: int) -> bytes:
     buffer = io.BytesIO()
     image.save(buffer, "JPEG", quality=quality)
     return buffer.getvalue()
-
-
-def _flatten(image: Image.Image) -> Image.Image:
-    """RGB pixels; transparent areas become white (JPEG has no transparency)."""
-    if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
-        rgba = image.convert("RGBA")
-        background = Image.new("RGB", rgba.size, (255, 255, 255))
-        background.paste(rgba, mask=rgba.getchannel("A"))
-        return background
-    return image.convert("RGB")
 
 
 def _content_type(image_format: str | None, filename: str) -> str:

@@ -1,4 +1,4 @@
-"""The JPEG Instagram gets: upright, RGB, inside 4:5 … 1.91:1, at most 1440 px wide.
+"""The JPEG Instagram gets: upright, sRGB, inside 4:5 … 1.91:1, at most 1440 px wide.
 
 The original is only read, never changed. instagrapi's own conversion ignores EXIF
 rotation, re-encodes at JPEG quality 75, shrinks to 1080 px and reports the original's
@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Literal
 
 from PIL import Image, ImageColor, ImageOps
+
+from daemon.colour import to_srgb
 
 Fit = Literal["pad", "crop"]
 
@@ -49,12 +51,12 @@ def prepare_image(source: Path, *, fit: Fit, pad_color: str) -> PreparedImage:
         stored = original.size
         original.draft("RGB", _DRAFT_SIZE)  # may decode a big JPEG at a fraction of its size
         decoded = original.size
-        icc_profile = original.info.get("icc_profile")
         upright = ImageOps.exif_transpose(original)
     framed = frame(flatten(upright, background), fit, background)
     sized = limit_width(framed)
     buffer = io.BytesIO()
-    sized.save(buffer, "JPEG", quality=QUALITY, optimize=True, icc_profile=icc_profile)
+    # No ICC profile: the pixels are sRGB now, which is what an untagged JPEG means.
+    sized.save(buffer, "JPEG", quality=QUALITY, optimize=True)
     full_size = stored if upright.size == decoded else (stored[1], stored[0])
     notes = (
         _frame_note(upright.size, framed.size, fit, pad_color),
@@ -88,13 +90,8 @@ def _size_note(original: tuple[int, int], sent: tuple[int, int]) -> str:
 
 
 def flatten(image: Image.Image, background: tuple[int, int, int]) -> Image.Image:
-    """An RGB image; transparent parts show `background` (JPEG has no alpha)."""
-    if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
-        rgba = image.convert("RGBA")
-        canvas = Image.new("RGB", rgba.size, background)
-        canvas.paste(rgba, mask=rgba.getchannel("A"))
-        return canvas
-    return image.convert("RGB")
+    """An 8-bit sRGB image; transparent parts show `background` (JPEG has no alpha)."""
+    return to_srgb(image, background)
 
 
 def frame(image: Image.Image, fit: Fit, background: tuple[int, int, int]) -> Image.Image:

@@ -15,6 +15,8 @@ from typing import TYPE_CHECKING, Literal
 
 from PIL import Image, ImageOps
 
+from daemon.colour import to_srgb
+
 if TYPE_CHECKING:
     from aiogram.methods import SendMediaGroup, SendMessage
     from aiogram.methods.base import TelegramMethod
@@ -121,7 +123,8 @@ def photo_problem(size: int, width: int, height: int) -> str | None:
 def scale_down(path: Path) -> Scaled | None:
     """The image as a JPEG at most SCALED_SIDE pixels on a side and within 10 MB, if it fits."""
     with Image.open(path) as original:
-        image = ImageOps.exif_transpose(original).convert("RGB")
+        # In sRGB and on white: the scaled JPEG carries no profile and has no alpha.
+        image = to_srgb(ImageOps.exif_transpose(original))
     image.thumbnail((SCALED_SIDE, SCALED_SIDE), Image.Resampling.LANCZOS)
     for quality in _SCALED_QUALITY:
         buffer = io.BytesIO()
