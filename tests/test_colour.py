@@ -15,6 +15,7 @@ from daemon.colour import to_srgb
 from daemon.publishers._email_image import load_attachment
 from daemon.publishers._instagram_image import prepare_image
 from daemon.publishers._telegram_media import prepare_media
+from daemon.publishers.preview import _write_thumbnail
 from tests.test_instagram_image import near
 
 RGB = tuple[int, int, int]
@@ -238,12 +239,19 @@ def _email(path: Path) -> bytes:
     return attachment.data
 
 
+def _preview(path: Path) -> bytes:
+    target = path.with_name("thumbnail.jpg")
+    _write_thumbnail(path, target)
+    return target.read_bytes()
+
+
 # Each platform's function and a size that makes it re-encode (uncompressed, 400x400 is
 # over the e-mail limit; 9500 + 600 is over Telegram's 10000 for width + height).
 PLATFORMS: dict[str, tuple[Reencode, tuple[int, int]]] = {
     "instagram": (_instagram, (400, 400)),
     "telegram": (_telegram, (9500, 600)),
     "email": (_email, (400, 400)),
+    "preview": (_preview, (400, 400)),  # every thumbnail is a re-encode
 }
 
 

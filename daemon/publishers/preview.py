@@ -15,6 +15,7 @@ import anyio
 from PIL import Image, ImageOps
 from pydantic import Field
 
+from daemon.colour import to_srgb
 from daemon.post import Post
 from daemon.publishers._preview_gallery import Gallery
 from daemon.publishers.base import Publisher, PublisherContext, PublishResult
@@ -94,6 +95,6 @@ def _remove_thumbnail(folder: Path, name: object) -> None:
 def _write_thumbnail(image_path: Path, target: Path) -> None:
     with Image.open(image_path) as image:
         image.draft("RGB", _THUMBNAIL_SIZE)
-        thumbnail = ImageOps.exif_transpose(image).convert("RGB")
+        thumbnail = to_srgb(ImageOps.exif_transpose(image))
         thumbnail.thumbnail(_THUMBNAIL_SIZE)
         thumbnail.save(target, "JPEG", quality=85)
