@@ -17,9 +17,17 @@ import structlog
 
 from daemon import __version__
 from daemon.config import ApplicationConfig, ConfigError, load_config
-from daemon.dispatch import PostHandler
+from daemon.dispatch import PostHandler, retry_intent
 from daemon.health import check_heartbeat
-from daemon.ledger import AsyncLedger, Ledger, LedgerError, LedgerProgress, PostRow, ledger_path
+from daemon.ledger import (
+    AsyncLedger,
+    DeliveryState,
+    Ledger,
+    LedgerError,
+    LedgerProgress,
+    PostRow,
+    ledger_path,
+)
 from daemon.lock import InboxLockedError
 from daemon.logging import configure_logging
 from daemon.platforms import ActivePlatforms
@@ -166,6 +174,10 @@ async def _retry(config: ApplicationConfig, registry: Registry, stem: str | None
         complete = True
         async with platforms.lease() as lease:
             for row in rows:
+                for name, delivery in ledger.deliveries(row.id).items():
+                    if delivery.state in (DeliveryState.FAILED, DeliveryState.UNKNOWN):
+                        intent = retry_intent(delivery, lease.publishers.get(name))
+                        print(f"{row.stem}: {name}: {intent}")
                 outcome, states = await handler.retry_archived(row, lease)
                 tried = (
                     ", ".join(f"{name}: {state}" for name, state in states.items())

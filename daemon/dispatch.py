@@ -164,10 +164,14 @@ class PostHandler:
         wanted = [
             n for n, d in known.items() if d.state in (DeliveryState.FAILED, DeliveryState.UNKNOWN)
         ]
-        publishers = {name: lease.publishers[name] for name in wanted if name in lease.publishers}
-        for name in sorted(set(wanted) - publishers.keys()):
+        enabled = {name: lease.publishers[name] for name in wanted if name in lease.publishers}
+        for name in sorted(set(wanted) - enabled.keys()):
             log.warning("retry.platform_not_enabled", platform=name)
         hooks = _LedgerHooks(self.ledger, row.id)
+        publishers = {}
+        for name, publisher in enabled.items():
+            if await self._should_send(post, known[name], publisher, hooks, by_owner=True):
+                publishers[name] = publisher
         if publishers:
             await WorkflowOrchestrator(lease.config.core.publish_timeout, hooks).publish(
                 post, publishers
@@ -211,30 +215,49 @@ class PostHandler:
         return dict(sorted({**known, **hooks.recorded}.items()))
 
     async def _should_send(
-        self, post: Post, delivery: Delivery | None, publisher: AnyPublisher, hooks: _LedgerHooks
+        self,
+        post: Post,
+        delivery: Delivery | None,
+        publisher: AnyPublisher,
+        hooks: _LedgerHooks,
+        *,
+        by_owner: bool = False,
     ) -> bool:
+        """Whether to call `publisher` for `post`, given what the ledger says it did so far.
+
+        An unknown answer is sent again only after the platform was asked (policy "check"),
+        when sending twice does no harm ("safe"), or when the owner says so (`by_owner`:
+        `dropcast retry`), never blindly.
+        """
         if delivery is None or delivery.state is DeliveryState.FAILED:
             return True
         if delivery.state is not DeliveryState.UNKNOWN:
             return False  # sent (or pending in another attempt): never again
         policy = publisher.resend_after_unknown
         if policy == "check":
-            try:
-                with anyio.fail_after(60):
-                    found = await publisher.find_published(post)
-            except Exception:  # cannot tell: it stays unknown and is not re-sent automatically
-                log.exception("platform.check_failed", platform=publisher.platform_name)
-                return False
-            if found is not None:
-                await hooks.after(publisher.platform_name, found)
-            return found is None
-        if policy == "never":
+            return await self._not_found(post, publisher, hooks)
+        if policy == "never" and not by_owner:
             log.warning(
                 "platform.outcome_unknown",
                 platform=publisher.platform_name,
                 resend="dropcast retry",
             )
-        return policy == "safe"
+            return False
+        if policy == "never":
+            log.warning("retry.resending_unknown", platform=publisher.platform_name)
+        return True
+
+    async def _not_found(self, post: Post, publisher: AnyPublisher, hooks: _LedgerHooks) -> bool:
+        """Ask the platform whether it has `post`; True only if it surely has not."""
+        try:
+            with anyio.fail_after(60):
+                found = await publisher.find_published(post)
+        except Exception:  # cannot tell: it stays unknown and is not re-sent automatically
+            log.exception("platform.check_failed", platform=publisher.platform_name)
+            return False
+        if found is not None:
+            await hooks.after(publisher.platform_name, found)
+        return found is None
 
     async def _conclude(
         self,
@@ -335,6 +358,23 @@ class _LedgerHooks:
     async def after(self, platform: str, result: PublishResult) -> None:
         delivery = await self.ledger.run(Ledger.mark_result, self.post_id, platform, result)
         self.recorded[platform] = delivery
+
+
+def retry_intent(delivery: Delivery, publisher: AnyPublisher | None) -> str:
+    """What `dropcast retry` will do about one delivery, said before it does it."""
+    name = delivery.platform
+    if publisher is None:
+        return "not enabled in the config: left as it is"
+    if delivery.state is DeliveryState.FAILED:
+        return "refused last time: sending again what it did not accept"
+    policy = publisher.resend_after_unknown
+    if policy == "check":
+        return f"answer unknown: asking {name} first; sent again only if it does not have it"
+    if policy == "safe":
+        return "answer unknown: sending again (harmless on this platform)"
+    in_doubt = [d.name for d in delivery.destinations if d.in_doubt]
+    where = f" to {', '.join(in_doubt)}" if in_doubt else ""
+    return f"answer unknown: sending again{where}; what arrived last time will then be there twice"
 
 
 def _read_archived(filing: Filing) -> Post:

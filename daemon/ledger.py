@@ -17,7 +17,7 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from functools import partial
 from pathlib import Path
@@ -37,7 +37,7 @@ from daemon.progress import (
 from daemon.publishers.base import PublishResult
 
 SCHEMA_VERSION = 2
-_SCHEMA = """
+_POSTS_AND_DELIVERIES = """
 CREATE TABLE posts (
     id INTEGER PRIMARY KEY,
     identity TEXT NOT NULL,
@@ -69,8 +69,8 @@ CREATE TABLE deliveries (
     updated_at REAL NOT NULL,
     PRIMARY KEY (post_id, platform)
 );
-""" + (
-    _DESTINATIONS := """
+"""
+_DESTINATIONS = """
 CREATE TABLE destinations (
     post_id INTEGER NOT NULL REFERENCES posts (id),
     platform TEXT NOT NULL,
@@ -83,7 +83,7 @@ CREATE TABLE destinations (
     PRIMARY KEY (post_id, platform, name)
 );
 """
-)
+_SCHEMA = _POSTS_AND_DELIVERIES + _DESTINATIONS
 # What each older schema needs to become this one.
 _MIGRATIONS = {1: _DESTINATIONS}
 
@@ -118,17 +118,7 @@ class Delivery:
     attempts: int
     duration_ms: int
     notes: tuple[str, ...] = ()
-
-    def as_result(self) -> PublishResult:
-        return PublishResult(
-            ok=self.state is DeliveryState.SENT,
-            remote_id=self.remote_id,
-            url=self.url,
-            error=self.error,
-            attempts=self.attempts,
-            duration_ms=self.duration_ms,
-            notes=self.notes,
-        )
+    destinations: tuple[Destination, ...] = ()  # its chats, recipients, parts: each one's state
 
 
 @dataclass(frozen=True)
@@ -382,10 +372,15 @@ class Ledger:
     # --- deliveries --------------------------------------------------------------------
 
     def deliveries(self, post_id: int) -> dict[str, Delivery]:
+        """The post's deliveries, each with its destinations."""
         rows = self._db.execute(
             "SELECT * FROM deliveries WHERE post_id = ? ORDER BY platform", (post_id,)
         )
-        return {row["platform"]: _delivery(row) for row in rows}
+        found = {row["platform"]: _delivery(row) for row in rows}
+        for platform, destinations in self.all_destinations(post_id).items():
+            if platform in found:
+                found[platform] = replace(found[platform], destinations=(*destinations.values(),))
+        return found
 
     def mark_pending(self, post_id: int, platform: str) -> None:
         """A request to `platform` is about to be made."""
@@ -403,7 +398,8 @@ class Ledger:
         row = self._db.execute(
             "SELECT * FROM deliveries WHERE post_id = ? AND platform = ?", (post_id, platform)
         ).fetchone()
-        return _delivery(row)
+        destinations = self.destinations(post_id, platform).values()
+        return replace(_delivery(row), destinations=(*destinations,))
 
     def recover(self) -> int:
         """At start: every `pending` delivery or destination lost its answer in a crash;

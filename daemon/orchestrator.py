@@ -1,4 +1,9 @@
-"""Publishing one post to several platforms at once, each in its own error boundary."""
+"""Publishing one post to several platforms at once, each in its own error boundary.
+
+Every attempt ends `sent`, `refused` or `unknown`. An attempt that did not succeed while a
+request to some destination was on its way (a timeout, a crash inside the publisher) is
+`unknown`, and so are those destinations: the platform may have the post.
+"""
 
 from __future__ import annotations
 
@@ -72,8 +77,7 @@ class WorkflowOrchestrator:
                 attempts=result.attempts,
                 duration_ms=duration_ms,
             )
-            if await self._recorded_after(name, result):
-                await self._tell_recorded(publisher, post, result)
+            await self._recorded_after(name, result)
 
     async def _recorded_before(self, name: str, results: dict[str, PublishResult]) -> bool:
         """Tell the hooks; if that fails the platform is not called, or it might get it twice."""
@@ -89,36 +93,45 @@ class WorkflowOrchestrator:
             return False
         return True
 
-    async def _recorded_after(self, name: str, result: PublishResult) -> bool:
-        """Tell the hooks the answer; False if the ledger could not record it."""
+    async def _recorded_after(self, name: str, result: PublishResult) -> None:
+        """Tell the hooks the answer."""
         if self.hooks is None:
-            return True
+            return
         try:
             await self.hooks.after(name, result)
         except Exception:
             # The ledger keeps `pending`, which becomes `unknown`: never re-sent blindly.
             log.exception("ledger.write_failed")
-            return False
-        return True
-
-    @staticmethod
-    async def _tell_recorded(
-        publisher: Publisher[PlatformSettings], post: Post, result: PublishResult
-    ) -> None:
-        try:
-            await publisher.recorded(post, result)
-        except Exception:  # only housekeeping: the post is recorded either way
-            log.exception("platform.cleanup_failed")
 
     async def _guarded(self, publisher: Publisher[PlatformSettings], post: Post) -> PublishResult:
+        result = PublishResult.failure(f"timed out after {self.publish_timeout:g} s")
         with anyio.move_on_after(self.publish_timeout):
             try:
-                return await publisher.publish(post)
+                result = await publisher.publish(post)
             except Exception as error:  # the error boundary: one platform never stops the others
                 log.exception("platform.crashed")
                 # A publisher's own TimeoutError (a socket's, say) keeps its own words.
-                return PublishResult.failure(f"unexpected error: {type(error).__name__}: {error}")
-        return PublishResult.failure(f"timed out after {self.publish_timeout:g} s")
+                result = PublishResult.failure(f"unexpected error: {type(error).__name__}: {error}")
+        return result if result.ok else await _in_doubt(publisher, post, result)
+
+
+async def _in_doubt(
+    publisher: Publisher[PlatformSettings], post: Post, result: PublishResult
+) -> PublishResult:
+    """`result`, made unknown if requests to some destinations got no answer.
+
+    Those destinations are marked unknown too: their answer will never come now.
+    """
+    destinations = publisher.context.progress.for_post(post, publisher.platform_name)
+    with anyio.CancelScope(shield=True):
+        lost = await destinations.settle_pending(f"no answer: {result.error}")
+    if not lost or result.unknown:
+        return result
+    return replace(
+        result,
+        unknown=True,
+        error=f"{result.error}, while sending to {', '.join(lost)}: it may have arrived",
+    )
 
 
 def _clean(error: str | None) -> str | None:

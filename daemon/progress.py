@@ -95,7 +95,8 @@ class MemoryProgress(ProgressStore):
         self._posts: dict[tuple[str, str], dict[str, Destination]] = {}
 
     def for_post(self, post: Post, platform: str) -> Destinations:
-        key = (str(post.ledger_id) if post.ledger_id is not None else post.identity, platform)
+        # Outside the ledger a post is its files with their content.
+        key = (str(post.ledger_id or (post.identity, post.files)), platform)
         return _MemoryDestinations(self._posts.setdefault(key, {}))
 
 

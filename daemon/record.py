@@ -60,7 +60,19 @@ def _platform(delivery: Delivery) -> dict[str, Any]:
         "duration_ms": delivery.duration_ms,
         "error": _redacted(delivery.error),
         "notes": [REDACTOR.redact(note) for note in delivery.notes],
+        "to_do": to_do(delivery),
+        "destinations": {
+            d.name: {"state": str(d.state), "id": d.remote_id, "error": _redacted(d.error)}
+            for d in delivery.destinations
+        },
     }
+
+
+def to_do(delivery: Delivery) -> str | None:
+    """What the owner should do about a delivery, if anything (for the record and `status`)."""
+    if delivery.state in (DeliveryState.UNKNOWN, DeliveryState.PENDING):
+        return f"unknown: check {delivery.platform}, then `dropcast retry`"
+    return None
 
 
 def _iso(timestamp: float) -> str:

@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from daemon.ledger import Delivery, DeliveryState, PostRow
+from daemon.record import to_do
 
 _NEEDS_ATTENTION = {DeliveryState.FAILED, DeliveryState.UNKNOWN}
 
@@ -31,7 +32,13 @@ def describe(row: PostRow, deliveries: Mapping[str, Delivery]) -> dict[str, Any]
         "error": row.error,
         "record": None if row.record_path is None else str(row.record_path),
         "platforms": {
-            name: {"state": str(d.state), "id": d.remote_id, "url": d.url, "error": d.error}
+            name: {
+                "state": str(d.state),
+                "id": d.remote_id,
+                "url": d.url,
+                "error": d.error,
+                "to_do": to_do(d),
+            }
             for name, d in deliveries.items()
         },
     }
@@ -49,12 +56,23 @@ def render_table(posts: list[dict[str, Any]]) -> str:
             outcome += f" (attempt {post['attempts']}, next {post['next_attempt_at'][11:16]})"
         rows.append((post["seen_at"][:16].replace("T", " "), post["post"], outcome, states or "-"))
     widths = [max(len(row[i]) for row in rows) for i in range(3)]
-    return "\n".join(
+    lines = [
         "  ".join(
             [*(cell.ljust(width) for cell, width in zip(row[:3], widths, strict=True)), row[3]]
         )
         for row in rows
-    )
+    ]
+    return "\n".join(lines + _to_do_lines(posts))
+
+
+def _to_do_lines(posts: list[dict[str, Any]]) -> list[str]:
+    """Below the table: what to do about each platform whose answer is unknown."""
+    return [
+        f"{post['post']}: {platform['to_do']}"
+        for post in posts
+        for platform in post["platforms"].values()
+        if platform["to_do"]
+    ]
 
 
 def _local(timestamp: float) -> str:

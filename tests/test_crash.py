@@ -197,13 +197,23 @@ def test_an_unknown_delivery_to_a_careful_platform_waits_for_retry(dropcast: Dro
     dropcast.start()
     dropcast.wait_for_event("post.published")
     assert dropcast.received("gate_careful") == ["careful"]
-    assert record(dropcast, "careful")["platforms"]["gate_careful"]["state"] == "unknown"
+    careful = record(dropcast, "careful")["platforms"]["gate_careful"]
+    assert (careful["state"], careful["to_do"]) == (
+        "unknown",
+        "unknown: check gate_careful, then `dropcast retry`",
+    )
     status = run_command(dropcast, "status", "--failed", "--json")
     assert json.loads(status.stdout)[0]["platforms"]["gate_careful"]["state"] == "unknown"
+    table = run_command(dropcast, "status", "--failed")
+    assert "careful: unknown: check gate_careful, then `dropcast retry`" in table.stdout
     retried = run_command(dropcast, "retry", "careful")
     dropcast.stop()
     assert retried.returncode == 0, retried.stdout + retried.stderr
-    assert retried.stdout.strip() == "careful: published (gate_careful: sent)"
+    assert retried.stdout.splitlines() == [
+        "careful: gate_careful: answer unknown: sending again; what arrived last time will "
+        "then be there twice",
+        "careful: published (gate_careful: sent)",
+    ]
     assert dropcast.received("gate_careful") == ["careful", "careful"]
     assert dropcast.received("gate_quick") == ["careful"]
     assert record(dropcast, "careful")["outcome"] == "published"
@@ -325,7 +335,10 @@ def test_retry_sends_a_partial_post_to_the_platform_that_failed(dropcast: Dropca
     listed = run_command(dropcast, "status", "--json")
     dropcast.stop()
     assert retried.returncode == 0, retried.stderr
-    assert retried.stdout.strip() == "half: published (gate: sent)"
+    assert retried.stdout.splitlines() == [
+        "half: gate: refused last time: sending again what it did not accept",
+        "half: published (gate: sent)",
+    ]
     assert dropcast.received("gate") == ["half", "half"]
     assert dropcast.received("gate_quick") == ["half"]
     after = record(dropcast, "half")

@@ -63,6 +63,8 @@ async def test_dropped_pair_is_published_and_archived(tmp_path: Path, registry: 
             "duration_ms": record["platforms"]["recording"]["duration_ms"],
             "error": None,
             "notes": [],
+            "to_do": None,
+            "destinations": {},
         }
     }
     assert inbox_files(tmp_path) == []

@@ -1,29 +1,52 @@
-"""The orchestrator tells a publisher its result is recorded only once the ledger has it."""
+"""The orchestrator ends every attempt sent, refused or unknown, one platform never stopping another."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import anyio
+
 from daemon.orchestrator import WorkflowOrchestrator
 from daemon.post import Post
+from daemon.progress import DestinationState
 from daemon.publishers.base import Publisher, PublisherContext, PublishResult
 from daemon.settings import PlatformSettings
 
 
-class RememberingPublisher(Publisher[PlatformSettings]):
-    """Publishes at once and remembers which results it was told are recorded."""
+class SlowPublisher(Publisher[PlatformSettings]):
+    """Marks `sending` for the destinations in `sends` (none: no request is made), then hangs."""
 
-    platform_name = "remembering"
+    platform_name = "slow"
+
+    def __init__(self, *sends: str) -> None:
+        super().__init__(PlatformSettings(enabled=True), PublisherContext(Path()))
+        self.sends = sends
+
+    async def publish(self, post: Post) -> PublishResult:
+        destinations = self.context.progress.for_post(post, self.platform_name)
+        await destinations.sent("first")
+        if self.sends:
+            await destinations.sending(self.sends)
+        await anyio.sleep_forever()
+        raise AssertionError("unreachable")
+
+
+class CrashingPublisher(SlowPublisher):
+    """Marks `sending` for `one`, then raises as a bug would."""
+
+    async def publish(self, post: Post) -> PublishResult:
+        await self.context.progress.for_post(post, self.platform_name).sending(["one"])
+        raise RuntimeError("a bug")
+
+
+class AnsweringPublisher(Publisher[PlatformSettings]):
+    platform_name = "answering"
 
     def __init__(self) -> None:
         super().__init__(PlatformSettings(enabled=True), PublisherContext(Path()))
-        self.told: list[PublishResult] = []
 
     async def publish(self, post: Post) -> PublishResult:
         return PublishResult(ok=True, remote_id=post.stem)
-
-    async def recorded(self, post: Post, result: PublishResult) -> None:
-        self.told.append(result)
 
 
 class Ledger:
@@ -46,21 +69,47 @@ def _post(folder: Path) -> Post:
     return Post("sunset", (folder / "sunset.jpg",), folder / "sunset.txt", "Red sky")
 
 
-async def test_a_publisher_hears_its_result_is_recorded_only_after_the_ledger_has_it(
-    tmp_path: Path,
-) -> None:
-    kept, lost = RememberingPublisher(), RememberingPublisher()
-    ledger = Ledger(refused="lost")
-    results = await WorkflowOrchestrator(5, ledger).publish(
-        _post(tmp_path), {"kept": kept, "lost": lost}
-    )
-    assert ledger.answers == ["kept"]
-    assert [result.remote_id for result in kept.told] == ["sunset"]
-    assert lost.told == []  # it keeps what it needs to resume: the ledger says `pending`
-    assert results["lost"].ok  # the platform did take it
+class TestTimeouts:
+    async def test_a_timeout_while_a_request_is_on_its_way_is_unknown(self, tmp_path: Path) -> None:
+        """A publish_timeout with a destination `sending` ends unknown, and so does it."""
+        publisher, post = SlowPublisher("@chan#0"), _post(tmp_path)
+        results = await WorkflowOrchestrator(0.05).publish(post, {"slow": publisher})
+        assert results["slow"].outcome == "unknown"
+        assert "@chan#0" in (results["slow"].error or "")
+        known = await publisher.context.progress.for_post(post, "slow").known()
+        assert known["@chan#0"].state is DestinationState.UNKNOWN
+        assert known["first"].state is DestinationState.SENT  # an answer that came stays
+
+    async def test_a_timeout_with_nothing_on_its_way_is_refused(self, tmp_path: Path) -> None:
+        """A publish_timeout before any request was made is safe to try again."""
+        results = await WorkflowOrchestrator(0.05).publish(_post(tmp_path), {"s": SlowPublisher()})
+        assert results["s"].outcome == "refused"
+        assert results["s"].error == "timed out after 0.05 s"
+
+    async def test_a_crash_while_a_request_is_on_its_way_is_unknown(self, tmp_path: Path) -> None:
+        """A publisher that raises with a destination `sending` may have reached it."""
+        results = await WorkflowOrchestrator(5).publish(
+            _post(tmp_path), {"crash": CrashingPublisher()}
+        )
+        assert results["crash"].outcome == "unknown"
 
 
-async def test_without_a_ledger_a_result_counts_as_recorded_at_once(tmp_path: Path) -> None:
-    publisher = RememberingPublisher()
-    await WorkflowOrchestrator(5).publish(_post(tmp_path), {"remembering": publisher})
-    assert len(publisher.told) == 1
+class TestBoundaries:
+    async def test_a_slow_platform_never_holds_up_or_cancels_another(self, tmp_path: Path) -> None:
+        """The answering platform is sent while its sibling times out."""
+        results = await WorkflowOrchestrator(0.05).publish(
+            _post(tmp_path), {"slow": SlowPublisher("x"), "answering": AnsweringPublisher()}
+        )
+        assert results["answering"].ok
+        assert not results["slow"].ok
+
+    async def test_an_answer_the_ledger_could_not_record_is_still_returned(
+        self, tmp_path: Path
+    ) -> None:
+        """The ledger keeps `pending` (unknown after a restart); the platform did take it."""
+        ledger = Ledger(refused="lost")
+        results = await WorkflowOrchestrator(5, ledger).publish(
+            _post(tmp_path), {"kept": AnsweringPublisher(), "lost": AnsweringPublisher()}
+        )
+        assert ledger.answers == ["kept"]
+        assert results["lost"].ok

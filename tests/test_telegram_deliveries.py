@@ -1,40 +1,52 @@
-"""The Telegram delivery log: what each chat got, kept in memory but never staler than its file."""
+"""The deliveries.json an earlier dropcast kept is handed to the ledger once, post by post."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-from daemon.publishers._telegram_deliveries import DeliveryLog, Progress
+from structlog.testing import capture_logs
+
+from daemon.progress import Destination, DestinationState
+from daemon.publishers._telegram_legacy import LegacyDeliveries
+
+SENT = DestinationState.SENT
 
 
-async def test_progress_saved_by_one_log_is_seen_by_another_on_the_same_file(
-    tmp_path: Path,
-) -> None:
-    """After a reload two publishers may share the file: each sees what the other wrote."""
+def test_a_post_is_taken_once_as_each_chats_parts(tmp_path: Path) -> None:
+    """`steps_done: 2` is the image and one reply; taking it again finds nothing."""
     path = tmp_path / "deliveries.json"
-    first, second = DeliveryLog(path), DeliveryLog(path)
-    assert await first.progress("post", "@chat") is None  # `first` now holds the file in memory
-    await second.save("post", "@chat", Progress(message_id=7, steps_done=1))
-    assert await first.progress("post", "@chat") == Progress(message_id=7, steps_done=1)
-    await first.forget("post")
-    assert await second.progress("post", "@chat") is None
+    entry = {"@a": {"message_id": 7, "steps_done": 2, "url": None}}
+    path.write_text(json.dumps({"k1": entry, "k2": entry}))
+    legacy = LegacyDeliveries(path)
+    assert legacy.take("k1") == [
+        Destination("@a#0", SENT, "7", None),
+        Destination("@a#1", SENT),
+    ]
+    assert legacy.take("k1") == []
+    assert list(json.loads(path.read_text())) == ["k2"]
 
 
-async def test_a_file_edited_by_hand_is_read_again(tmp_path: Path) -> None:
-    """Removing a post's entry by hand (to send it again) takes effect on the next look."""
+def test_the_file_goes_with_its_last_entry(tmp_path: Path) -> None:
+    """Once every post moved to the ledger there is no file left to read at each post."""
     path = tmp_path / "deliveries.json"
-    log = DeliveryLog(path)
-    await log.save("post", "@chat", Progress(message_id=7, steps_done=1))
-    path.write_text(json.dumps({}), encoding="utf-8")
-    assert await log.progress("post", "@chat") is None
+    path.write_text(json.dumps({"k": {"@a": {"message_id": 1, "steps_done": 1}}}))
+    LegacyDeliveries(path).take("k")
+    assert not path.exists()
 
 
-async def test_a_damaged_file_counts_as_empty_and_is_replaced(tmp_path: Path) -> None:
+def test_an_unreadable_file_is_logged_and_changes_nothing(tmp_path: Path) -> None:
+    """A damaged file costs the migration, never the post."""
     path = tmp_path / "deliveries.json"
-    path.write_text("{not json", encoding="utf-8")
-    log = DeliveryLog(path)
-    assert await log.progress("post", "@chat") is None
-    await log.save("post", "@chat", Progress(message_id=3, steps_done=1))
-    saved = json.loads(path.read_text(encoding="utf-8"))
-    assert saved == {"post": {"@chat": {"message_id": 3, "steps_done": 1, "url": None}}}
+    path.write_text("{not json")
+    with capture_logs() as logs:
+        assert LegacyDeliveries(path).take("k") == []
+    assert [entry["event"] for entry in logs] == ["deliveries.unreadable"]
+    assert path.read_text() == "{not json"
+
+
+def test_an_entry_this_version_does_not_understand_starts_that_chat_over(tmp_path: Path) -> None:
+    """A chat whose progress cannot be read is left out: it is sent the post again."""
+    path = tmp_path / "deliveries.json"
+    path.write_text(json.dumps({"k": {"@a": {"id": 1}, "@b": {"message_id": 3, "steps_done": 1}}}))
+    assert LegacyDeliveries(path).take("k") == [Destination("@b#0", SENT, "3", None)]

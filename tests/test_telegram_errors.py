@@ -18,10 +18,13 @@ from structlog.testing import capture_logs
 from daemon.orchestrator import WorkflowOrchestrator
 from daemon.post import Post
 from daemon.publishers._telegram_api import TelegramCallError
+from daemon.publishers._telegram_legacy import post_key
+from daemon.publishers._telegram_media import prepare_media
 from daemon.publishers.base import Publisher
 from daemon.secrets import REDACTOR
 from daemon.settings import PlatformSettings
 from tests.conftest import make_image
+from tests.fakes.ledger import admitted, ledger_progress
 from tests.fakes.telegram_api import TOKEN, FakeTelegram, fake_telegram, telegram_publisher
 
 SECRET_HALF = TOKEN.partition(":")[2]
@@ -145,14 +148,17 @@ async def test_a_refusal_is_not_retried_and_says_what_to_fix(
 async def test_a_slow_server_fails_after_request_timeout(
     fake: FakeTelegram, tmp_path: Path
 ) -> None:
-    """A request that gets no answer within request_timeout is a network error."""
+    """A request that gets no answer within request_timeout is unknown, and is not sent again:
+    Telegram may have posted it."""
     fake.slow(5)
-    async with telegram_publisher(fake, tmp_path, request_timeout=0.3, max_retries=0) as publisher:
+    async with telegram_publisher(fake, tmp_path, request_timeout=0.3, max_retries=3) as publisher:
         result = await publisher.publish(post_of(tmp_path))
-    assert not result.ok
+    assert result.outcome == "unknown"
     assert result.error == (
-        "@channel: Telegram did not answer within 0.3 s (request_timeout) (gave up after 1 attempts)"
+        "@channel: Telegram did not answer within 0.3 s (request_timeout); the message may "
+        "have arrived"
     )
+    assert len(fake.sent("sendPhoto")) == 1
 
 
 async def test_the_publish_timeout_stops_a_hanging_publish(
@@ -163,7 +169,10 @@ async def test_the_publish_timeout_stops_a_hanging_publish(
     async with telegram_publisher(fake, tmp_path) as publisher:
         publishers = {"telegram": cast("Publisher[PlatformSettings]", publisher)}
         results = await WorkflowOrchestrator(0.5).publish(post_of(tmp_path), publishers)
-    assert results["telegram"].error == "timed out after 0.5 s"
+    assert results["telegram"].outcome == "unknown"
+    assert results["telegram"].error == (
+        "timed out after 0.5 s, while sending to @channel#0: it may have arrived"
+    )
 
 
 async def test_a_chat_that_got_the_post_does_not_get_it_again_on_retry(
@@ -197,30 +206,43 @@ async def test_a_retry_after_a_lost_caption_part_sends_only_the_rest(
     assert fake.sent("sendMessage")[0].reply_to == 1
 
 
-async def test_the_delivery_log_keeps_a_post_until_the_ledger_has_it(
+async def test_progress_an_earlier_dropcast_kept_in_deliveries_json_moves_to_the_ledger(
     fake: FakeTelegram, tmp_path: Path
 ) -> None:
-    """A post every chat got stays in the log until the ledger has recorded it, then nothing
-    of it is left behind in the state folder."""
-    post = post_of(tmp_path)
+    """A chat that deliveries.json says has the post is not sent it again; the entry moves into
+    the ledger, and the file goes once it is empty."""
+    post, chats = post_of(tmp_path), ["@channel", -1001234]
+    media = prepare_media(post.image, "document")
+    key = post_key([media.sha256()], post.caption, None)
     deliveries = tmp_path / "state" / "telegram" / "deliveries.json"
-    async with telegram_publisher(fake, tmp_path / "state") as publisher:
-        result = await publisher.publish(post)
-        assert len(json.loads(deliveries.read_text())) == 1
-        await publisher.recorded(post, result)
-    assert json.loads(deliveries.read_text()) == {}
+    deliveries.parent.mkdir(parents=True)
+    earlier = {"@channel": {"message_id": 7, "steps_done": 1, "url": "https://t.me/channel/7"}}
+    deliveries.write_text(json.dumps({key: earlier}))
+    with ledger_progress(tmp_path / "state") as progress:
+        post = admitted(progress, post)
+        async with telegram_publisher(fake, tmp_path / "state", progress, chat_ids=chats) as pub:
+            result = await pub.publish(post)
+        known = await progress.for_post(post, "telegram").known()
+    assert result.ok, result.error
+    assert [request.chat_id for request in fake.sent("sendPhoto")] == ["-1001234"]
+    assert result.remote_id == "@channel:7 -1001234:1"
+    assert known["@channel#0"].remote_id == "7"
+    assert not deliveries.exists()
 
 
 async def test_a_crash_before_the_ledger_recorded_the_post_sends_it_to_no_chat_again(
     fake: FakeTelegram, tmp_path: Path
 ) -> None:
-    """dropcast dies after every chat got the post but before the ledger said `sent`: the
-    delivery is `unknown`, and `dropcast retry` finds every chat already has it."""
+    """dropcast dies after every chat got the post but before the ledger said `sent`: each
+    chat's part is in the ledger already, so `dropcast retry` sends no chat anything."""
     post, chats = post_of(tmp_path), ["@channel", -1001234]
-    async with telegram_publisher(fake, tmp_path / "state", chat_ids=chats) as publisher:
-        first = await publisher.publish(post)  # and then no `recorded`: the process died
-    async with telegram_publisher(fake, tmp_path / "state", chat_ids=chats) as publisher:
-        again = await publisher.publish(post)
+    with ledger_progress(tmp_path / "state") as progress:
+        post = admitted(progress, post)
+        async with telegram_publisher(fake, tmp_path / "state", progress, chat_ids=chats) as pub:
+            first = await pub.publish(post)  # and then the process died
+    with ledger_progress(tmp_path / "state") as progress:
+        async with telegram_publisher(fake, tmp_path / "state", progress, chat_ids=chats) as pub:
+            again = await pub.publish(post)
     assert len(fake.sent("sendPhoto")) == 2
     assert again.ok
     assert again.remote_id == first.remote_id

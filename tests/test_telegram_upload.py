@@ -19,7 +19,7 @@ import pytest
 
 from daemon.post import Post
 from daemon.publishers import _telegram_upload
-from daemon.publishers._telegram_deliveries import post_key
+from daemon.publishers._telegram_legacy import post_key
 from daemon.publishers._telegram_media import CHUNK_BYTES, prepare_media
 from daemon.publishers._telegram_upload import StreamedFile, read_chunk
 from tests.conftest import make_image

@@ -42,11 +42,16 @@ class TelegramCallError(Exception):
     """Raised when a Bot API call fails; the message says what to fix and never holds the token.
 
     `retry` is set when the failure may pass (flood control, a server error, the network).
+    `lost` is set when the request may have reached Telegram and its answer did not come
+    back (a timeout, a dropped connection): then it is never retried blindly.
     """
 
-    def __init__(self, message: str, retry: RetryAfter | None = None) -> None:
+    def __init__(
+        self, message: str, retry: RetryAfter | None = None, *, lost: bool = False
+    ) -> None:
         super().__init__(message)
         self.retry = retry
+        self.lost = lost
 
 
 @dataclass(frozen=True)
@@ -120,7 +125,7 @@ class BotClient:
 
     def _explain(self, error: AiogramError, where: _Where) -> TelegramCallError:
         explained = explain(error, where)
-        return TelegramCallError(self.scrub(str(explained)), explained.retry)
+        return TelegramCallError(self.scrub(str(explained)), explained.retry, lost=explained.lost)
 
     def scrub(self, text: str) -> str:
         """`text` without the token, or its secret half, anywhere in it."""
@@ -205,11 +210,15 @@ def _too_large(error: Any, where: _Where) -> TelegramCallError:
 
 
 def _network(error: Any, where: _Where) -> TelegramCallError:
+    from aiohttp import ClientConnectorError
+
+    if isinstance(error.__cause__, ClientConnectorError):  # no connection: nothing was sent
+        return TelegramCallError(f"could not reach {where.server}: {_said(error)}", RetryAfter())
     if "timeout" in _said(error).lower():
         message = f"Telegram did not answer within {where.timeout:g} s (request_timeout)"
     else:
-        message = f"could not reach {where.server}: {_said(error)}"
-    return TelegramCallError(message, RetryAfter())
+        message = f"the connection to {where.server} broke before Telegram answered: {_said(error)}"
+    return TelegramCallError(f"{message}; the message may have arrived", lost=True)
 
 
 def _server(error: Any, where: _Where) -> TelegramCallError:

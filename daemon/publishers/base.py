@@ -107,14 +107,6 @@ class Publisher(ABC, Generic[SettingsT]):
         """For "check" platforms: the post if the platform already has it, else None."""
         return None
 
-    async def recorded(self, post: Post, result: PublishResult) -> None:
-        """`result` of publishing `post` is now safe in the ledger.
-
-        Called after each `publish` whose result the ledger recorded (never if that failed).
-        Until then a publisher keeps what it needs to resume `post` after a crash without
-        repeating itself (Telegram: which chats already have it), and may drop it now.
-        """
-
     async def check_connection(self) -> str:
         """Reach the platform as `dropcast check --connect` does; return what was found."""
         return "nothing to check"

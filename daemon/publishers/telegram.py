@@ -18,12 +18,13 @@ import structlog
 from pydantic import AfterValidator, Field, SecretStr, field_validator
 
 from daemon.post import Post
+from daemon.progress import Destination, Destinations, DestinationState
 from daemon.publishers._telegram_api import (
     BotClient,
     TelegramCallError,
     describe_failure,
 )
-from daemon.publishers._telegram_deliveries import DeliveryLog, Progress, post_key
+from daemon.publishers._telegram_legacy import LegacyDeliveries, post_key
 from daemon.publishers._telegram_media import (
     Media,
     Oversize,
@@ -100,10 +101,9 @@ class TelegramSettings(PlatformSettings):
 class _Plan:
     """What every chat gets: the image(s), then the caption's pieces."""
 
-    key: str
     media: tuple[Media, ...]
     pieces: tuple[str, ...]  # the first goes with the image; each other one is a message
-    progress: dict[str, Progress | None]  # how far each chat got in an earlier attempt
+    known: dict[str, Destination]  # each chat's parts from earlier attempts, by part name
 
     @property
     def steps(self) -> int:
@@ -123,16 +123,27 @@ class _Plan:
         return tuple(notes)
 
 
+def part_name(chat: str, step: int) -> str:
+    """A chat's part as a destination: `@chan#0` is the image, `@chan#1` the first reply."""
+    return f"{chat}#{step}"
+
+
 @dataclass(frozen=True)
 class _ChatResult:
     chat: str
-    progress: Progress | None  # None: nothing arrived
+    head: Destination | None  # the image's message, if it arrived
     attempts: int
     error: str | None = None
+    lost: bool = False  # a part's answer never came: it may have arrived
 
 
 class TelegramPublisher(Publisher[TelegramSettings]):
-    """Sends each post to every chat in `chat_ids` with one reused aiogram `Bot`."""
+    """Sends each post to every chat in `chat_ids` with one reused aiogram `Bot`.
+
+    Each chat's image and each caption reply is a destination of its own in the ledger,
+    marked before it is sent and when Telegram answers, so a later attempt sends a chat only
+    the parts it lacks.
+    """
 
     platform_name = "telegram"
     settings_model = TelegramSettings
@@ -145,11 +156,7 @@ class TelegramPublisher(Publisher[TelegramSettings]):
         self._client = BotClient(
             settings.token, settings.api_server, settings.request_timeout, self._policy
         )
-        self._deliveries = DeliveryLog(context.state_dir / "telegram" / "deliveries.json")
-        # Posts every chat got, by id(post), with their delivery-log key: the entry is dropped
-        # only once the ledger holds the result (`recorded`), so that a crash before that
-        # still finds which chats have the post.
-        self._delivered: dict[int, str] = {}
+        self._legacy = LegacyDeliveries(context.state_dir / "telegram" / "deliveries.json")
 
     async def publish(self, post: Post) -> PublishResult:
         if len(post.images) > _ALBUM_LIMIT:
@@ -158,22 +165,14 @@ class TelegramPublisher(Publisher[TelegramSettings]):
                 f"{len(post.images)}"
             )
         await self._client.load()
-        plan = await self._plan(post)
+        destinations = self.context.progress.for_post(post, self.platform_name)
+        plan = await self._plan(post, destinations)
         results: dict[str, _ChatResult] = {}
         async with anyio.create_task_group() as group:
             for chat in self.settings.chat_ids:
-                group.start_soon(self._deliver, chat, plan, results)
+                group.start_soon(self._deliver, chat, plan, destinations, results)
         ordered = [results[str(chat)] for chat in self.settings.chat_ids]
-        if all(result.error is None for result in ordered):
-            self._delivered[id(post)] = plan.key
-        else:  # what an earlier post under this id() left, if the ledger never recorded it
-            self._delivered.pop(id(post), None)
         return replace(_summarize(ordered), notes=plan.notes)
-
-    async def recorded(self, post: Post, result: PublishResult) -> None:
-        key = self._delivered.pop(id(post), None)
-        if key is not None and result.ok:
-            await self._deliveries.forget(key)
 
     async def check_connection(self) -> str:
         await self._client.load()
@@ -188,82 +187,107 @@ class TelegramPublisher(Publisher[TelegramSettings]):
     async def close(self) -> None:
         await self._client.close()
 
-    async def _plan(self, post: Post) -> _Plan:
+    async def _plan(self, post: Post, destinations: Destinations) -> _Plan:
         caption = post.caption_for(self.platform_name)
         mode: ParseMode | None = self.settings.parse_mode
         oversize = self.settings.oversize
-        chats = tuple(str(chat) for chat in self.settings.chat_ids)
+        legacy = self._legacy
 
-        def look() -> tuple[list[Media], str, dict[str, Progress | None]]:  # one thread trip
+        def look() -> tuple[list[Media], list[Destination]]:  # one thread trip
             media = [prepare_media(image, oversize) for image in post.images]
-            key = post_key([item.sha256() for item in media], caption, mode)
-            return media, key, self._deliveries.progress_now(key, chats)
+            return media, legacy.take(post_key([item.sha256() for item in media], caption, mode))
 
-        media, key, progress = await anyio.to_thread.run_sync(look)
+        media, migrated = await anyio.to_thread.run_sync(look)
+        known = await destinations.known()
+        if migrated and not known:  # progress an earlier dropcast kept in deliveries.json
+            await destinations.mark(migrated)
+            known = {destination.name: destination for destination in migrated}
         if len(media) > 1 and not all(item.as_photo for item in media):
             # An album is all photos or all documents: one document makes them all documents.
             media = [replace(item, as_photo=False, scaled=None) for item in media]
         for item in media:
             _log_choice(item)
-        return _Plan(key, tuple(media), tuple(split_caption(caption, mode)), progress)
+        return _Plan(tuple(media), tuple(split_caption(caption, mode)), known)
 
-    async def _deliver(self, chat: int | str, plan: _Plan, results: dict[str, _ChatResult]) -> None:
+    async def _deliver(
+        self,
+        chat: int | str,
+        plan: _Plan,
+        destinations: Destinations,
+        results: dict[str, _ChatResult],
+    ) -> None:
         """Send `chat` what it lacks; each chat is its own error boundary, like each platform."""
         label = str(chat)
         with structlog.contextvars.bound_contextvars(chat=label):
             try:
-                results[label] = await self._deliver_steps(chat, plan)
+                results[label] = await self._deliver_steps(chat, plan, destinations)
             except Exception as error:  # a bug: report it, and let the other chats finish
                 log.exception("chat.crashed")
                 message = self._client.scrub(f"unexpected error: {type(error).__name__}: {error}")
-                progress = await self._deliveries.progress(plan.key, label)
-                results[label] = _ChatResult(label, progress, 1, message)
+                head = (await destinations.known()).get(part_name(label, 0))
+                results[label] = _ChatResult(label, _arrived(head), 1, message)
 
-    async def _deliver_steps(self, chat: int | str, plan: _Plan) -> _ChatResult:
+    async def _deliver_steps(
+        self, chat: int | str, plan: _Plan, destinations: Destinations
+    ) -> _ChatResult:
         label = str(chat)
-        progress = plan.progress[label]
-        if progress is not None:
-            log.info("chat.resumed", steps_done=progress.steps_done, steps=plan.steps)
-        attempts = 0
+        head = _arrived(plan.known.get(part_name(label, 0)))
+        if head is not None:
+            log.info("chat.resumed", steps=plan.steps)
+        attempts, step = 0, 0
         try:
-            if progress is None:
-                progress, attempts = await self._send_media(chat, plan)
-                await self._record(plan.key, label, progress)
-            while progress.steps_done < plan.steps:
-                tries = await self._send_text(chat, plan.pieces[progress.steps_done], progress)
-                progress, attempts = _one_more(progress), max(attempts, tries)
-                await self._record(plan.key, label, progress)
+            for step in range(plan.steps):
+                name = part_name(label, step)
+                if _arrived(plan.known.get(name)) is not None:
+                    continue
+                await destinations.sending([name])
+                sent, tries = await self._send_step(chat, plan, step, head)
+                await destinations.sent(name, sent.remote_id, sent.url)
+                head, attempts = head or sent, max(attempts, tries)
         except GaveUpError as failure:
-            error = _partly(describe_failure(failure, self._policy), progress, plan)
-            return _ChatResult(label, progress, max(attempts, failure.attempts), error)
-        return _ChatResult(label, progress, attempts)
+            lost = isinstance(failure.error, TelegramCallError) and failure.error.lost
+            error = _partly(describe_failure(failure, self._policy), head, step, plan)
+            mark = destinations.unknown if lost else destinations.refused
+            await mark(part_name(label, step), error)
+            return _ChatResult(label, head, max(attempts, failure.attempts), error, lost)
+        return _ChatResult(label, head, attempts)
 
-    async def _record(self, key: str, chat: str, progress: Progress) -> None:
-        with anyio.CancelScope(shield=True):  # a message that arrived is never forgotten
-            await self._deliveries.save(key, chat, progress)
+    async def _send_step(
+        self, chat: int | str, plan: _Plan, step: int, head: Destination | None
+    ) -> tuple[Destination, int]:
+        """Send part `step` (0: the image); the sent part, and the attempts it took."""
+        name = part_name(str(chat), step)
+        if step == 0:
+            message, attempts = await self._send_media(chat, plan)
+            return _sent(name, message.message_id, _public_url(chat, message)), attempts
+        assert head is not None  # the image went first: a step after it fails stops the chat
+        reply_to = int(head.remote_id or 0)
+        message, attempts = await self._send_text(chat, plan.pieces[step], reply_to)
+        return _sent(name, message.message_id, None), attempts
 
-    async def _send_media(self, chat: int | str, plan: _Plan) -> tuple[Progress, int]:
+    async def _send_media(self, chat: int | str, plan: _Plan) -> tuple[Message, int]:
         caption = plan.pieces[0] if plan.pieces else None
         settings = self.settings
         silent = settings.disable_notification
         if len(plan.media) == 1:
             method = media_method(chat, plan.media[0], caption, settings.parse_mode, silent)
-            message, attempts = await self._client.call(method, str(chat))
-        else:
-            album = album_method(chat, plan.media, caption, settings.parse_mode, silent)
-            messages, attempts = await self._client.call(album, str(chat))
-            message = messages[0]
-        return Progress(message.message_id, 1, _public_url(chat, message)), attempts
+            return await self._client.call(method, str(chat))
+        album = album_method(chat, plan.media, caption, settings.parse_mode, silent)
+        messages, attempts = await self._client.call(album, str(chat))
+        return messages[0], attempts
 
-    async def _send_text(self, chat: int | str, piece: str, progress: Progress) -> int:
+    async def _send_text(self, chat: int | str, piece: str, reply_to: int) -> tuple[Message, int]:
         """Send one more piece of the caption, replying to the image."""
-        method = text_method(chat, piece, self.settings.parse_mode, progress.message_id)
-        _, attempts = await self._client.call(method, str(chat))
-        return attempts
+        method = text_method(chat, piece, self.settings.parse_mode, reply_to)
+        return await self._client.call(method, str(chat))
 
 
-def _one_more(progress: Progress) -> Progress:
-    return replace(progress, steps_done=progress.steps_done + 1)
+def _sent(name: str, message_id: int, url: str | None) -> Destination:
+    return Destination(name, DestinationState.SENT, str(message_id), url)
+
+
+def _arrived(destination: Destination | None) -> Destination | None:
+    return destination if destination is not None and destination.accepted else None
 
 
 def _public_url(chat: int | str, message: Message) -> str | None:
@@ -275,11 +299,11 @@ def _public_url(chat: int | str, message: Message) -> str | None:
     return f"https://t.me/{username}/{message.message_id}" if username else None
 
 
-def _partly(error: str, progress: Progress | None, plan: _Plan) -> str:
-    if progress is None:
+def _partly(error: str, head: Destination | None, step: int, plan: _Plan) -> str:
+    if head is None:
         return error
     return (
-        f"{error} (the image and {progress.steps_done} of {plan.steps} caption parts arrived; "
+        f"{error} (the image and {step} of {plan.steps} caption parts arrived; "
         "a retry sends only the rest)"
     )
 
@@ -292,10 +316,11 @@ def _log_choice(media: Media) -> None:
 
 
 def _summarize(results: list[_ChatResult]) -> PublishResult:
-    """One result for all chats: ok only if every chat got the whole post."""
-    arrived = [(result.chat, result.progress) for result in results if result.progress]
-    remote_id = " ".join(f"{chat}:{progress.message_id}" for chat, progress in arrived)
-    url = " ".join(progress.url for _, progress in arrived if progress.url)
+    """One result for all chats: ok only if every chat got the whole post; unknown if a
+    part's answer was lost (it may have arrived)."""
+    arrived = [(result.chat, result.head) for result in results if result.head]
+    remote_id = " ".join(f"{chat}:{head.remote_id}" for chat, head in arrived)
+    url = " ".join(head.url for _, head in arrived if head.url)
     attempts = max(1, *(result.attempts for result in results))
     failed = [result for result in results if result.error is not None]
     if not failed:
@@ -304,5 +329,10 @@ def _summarize(results: list[_ChatResult]) -> PublishResult:
     if len(results) > 1:
         errors = f"{len(failed)} of {len(results)} chats did not get the post: {errors}"
     return PublishResult(
-        ok=False, remote_id=remote_id or None, url=url or None, error=errors, attempts=attempts
+        ok=False,
+        remote_id=remote_id or None,
+        url=url or None,
+        error=errors,
+        attempts=attempts,
+        unknown=any(result.lost for result in failed),
     )

@@ -24,6 +24,7 @@ from typing import Any
 from aiohttp import BodyPartReader, web
 from PIL import Image
 
+from daemon.progress import MemoryProgress, ProgressStore
 from daemon.publishers.base import PublisherContext
 from daemon.publishers.telegram import TelegramPublisher, TelegramSettings
 
@@ -395,9 +396,12 @@ def _markdown_text(text: str) -> str:
 
 @asynccontextmanager
 async def telegram_publisher(
-    fake: FakeTelegram, state_dir: Path, **settings: Any
+    fake: FakeTelegram, state_dir: Path, progress: ProgressStore | None = None, **settings: Any
 ) -> AsyncIterator[TelegramPublisher]:
-    """A telegram publisher pointed at `fake`, with quick retries; closed afterwards."""
+    """A telegram publisher pointed at `fake`, with quick retries; closed afterwards.
+
+    `progress`: where it keeps each chat's parts (by default, in memory for this publisher).
+    """
     values: dict[str, Any] = {
         "enabled": True,
         "token": TOKEN,
@@ -406,9 +410,8 @@ async def telegram_publisher(
         "retry_base_delay": 0.01,
         **settings,
     }
-    publisher = TelegramPublisher(
-        TelegramSettings.model_validate(values), PublisherContext(state_dir=state_dir)
-    )
+    context = PublisherContext(state_dir, progress or MemoryProgress())
+    publisher = TelegramPublisher(TelegramSettings.model_validate(values), context)
     try:
         yield publisher
     finally:
