@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import sys
 from pathlib import Path
 
+import anyio
 from structlog.testing import capture_logs
 
 from daemon.publishers.base import Registry
@@ -51,3 +54,46 @@ async def test_a_dropped_post_reaches_every_chat_and_the_preview(tmp_path: Path)
     assert telegram["url"] == "https://t.me/channel/1"
     assert record["platforms"]["preview"]["ok"] is True
     assert TOKEN not in record_file.read_text(encoding="utf-8") + repr(logs)
+
+
+async def test_a_lost_answer_is_unknown_and_only_the_owners_retry_sends_that_chat_again(
+    tmp_path: Path,
+) -> None:
+    """A chat whose answer timed out is not sent again by the daemon; the record names it,
+    and `dropcast retry` sends it (and only it) once more, saying so first."""
+    async with fake_telegram() as fake:
+        fake.slow(3, chat="-100123", times=1)  # it posts the photo, but answers too late
+        platforms = {
+            "telegram": {
+                "enabled": True,
+                "token": "${TELEGRAM_BOT_TOKEN}",
+                "chat_ids": ["@channel", -100123],
+                "api_server": fake.url,
+                "request_timeout": 0.5,
+            }
+        }
+        config = write_config(tmp_path, platforms, publish_timeout=50, max_attempts=3)
+        environ = {**os.environ, "TELEGRAM_BOT_TOKEN": TOKEN}
+        async with running_daemon(config, Registry.discover(), environ=environ):
+            write_post(tmp_path / "inbox", "dusk")
+            await wait_for(lambda: len(archived(tmp_path)) == 3, what="the archive")
+        sent_by_daemon = [request.chat_id for request in fake.sent("sendPhoto")]
+        record_file = next(p for p in archived(tmp_path) if p.name.endswith(".result.json"))
+        record = json.loads(record_file.read_text(encoding="utf-8"))
+        retried = await anyio.run_process(
+            [sys.executable, "-m", "daemon", "--config", str(config), "retry", "dusk"],
+            env=environ,
+            check=False,
+        )
+    telegram = record["platforms"]["telegram"]
+    assert (record["outcome"], telegram["state"]) == ("partial", "unknown")
+    assert telegram["to_do"] == "unknown: check telegram, then `dropcast retry`"
+    states = {name: d["state"] for name, d in telegram["destinations"].items()}
+    assert states == {"@channel#0": "sent", "-100123#0": "unknown"}
+    assert sorted(sent_by_daemon) == ["-100123", "@channel"]  # each once: no blind resend
+    assert retried.stdout.decode().splitlines() == [
+        "dusk: telegram: answer unknown: sending again to -100123#0; what arrived last time "
+        "will then be there twice",
+        "dusk: published (telegram: sent)",
+    ]
+    assert [request.chat_id for request in fake.sent("sendPhoto")][2:] == ["-100123"]
