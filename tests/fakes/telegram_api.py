@@ -2,8 +2,10 @@
 
 It answers `getMe`, `sendPhoto`, `sendDocument`, `sendMessage` and `sendMediaGroup` as the
 Bot API does (multipart uploads with `attach://` parts, `{"ok": true, "result": ...}`
-replies), enforces the limits a publisher must respect (caption and message lengths after
-entity parsing, photo size and dimensions, well-formed HTML), and records every request.
+replies), enforces the limits a publisher must respect (caption and message lengths in code
+points after entity parsing, photo size and dimensions), reads every HTML or MarkdownV2
+caption and text with TDLib's own parser as the official server does (refusing what it
+refuses, with its message), and records every request.
 It can be told to answer with an error (429 with `retry_after`, 400, 401, 403, 500, ...) or
 to be slow.
 """
@@ -11,10 +13,8 @@ to be slow.
 from __future__ import annotations
 
 import asyncio
-import html
 import io
 import json
-import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
 from dataclasses import dataclass, field
@@ -27,13 +27,12 @@ from PIL import Image
 from daemon.progress import MemoryProgress, ProgressStore
 from daemon.publishers.base import PublisherContext
 from daemon.publishers.telegram import TelegramPublisher, TelegramSettings
+from tests.fakes import tdlib
 
 TOKEN = "123456789:AAH-fake-token-for-tests-only-abcdefgh"
 BOT_USERNAME = "dropcast_test_bot"
 CAPTION_LIMIT, TEXT_LIMIT = 1024, 4096
 PHOTO_MAX_BYTES = 10_000_000
-_HTML_TAGS = {"b", "strong", "i", "em", "u", "ins", "s", "strike", "del", "span", "tg-spoiler"}
-_HTML_TAGS |= {"a", "code", "pre", "blockquote", "tg-emoji"}
 
 
 @dataclass(frozen=True)
@@ -172,6 +171,7 @@ class FakeTelegram:
 @asynccontextmanager
 async def fake_telegram(token: str = TOKEN) -> AsyncIterator[FakeTelegram]:
     """Run the fake Bot API on 127.0.0.1 (a free port) for the duration of the block."""
+    tdlib.require()  # it reads every caption with TDLib: without it, the test is skipped
     fake = FakeTelegram(token)
     app = web.Application(client_max_size=100 * 1024 * 1024)
     app.router.add_post("/bot{token}/{method}", _handler(fake))
@@ -348,47 +348,22 @@ def _check_photo(upload: Upload) -> tuple[int, int]:
     return width, height
 
 
-# --- Entity parsing, as far as the limits need it -----------------------------------------
+# --- Entity parsing, by TDLib as the Bot API server does it --------------------------------
 
-_TAG = re.compile(r"<(/?)([a-zA-Z][a-zA-Z0-9-]*)(?:\s[^<>]*)?>")
+_PARSE_MODES = {"html": "HTML", "markdownv2": "MarkdownV2", "markdown": "Markdown"}
 
 
 def _visible_length(text: str, parse_mode: str | None) -> int:
-    if parse_mode == "HTML":
-        text = _html_text(text)
-    elif parse_mode == "MarkdownV2":
-        text = _markdown_text(text)
-    return len(text.encode("utf-16-le")) // 2
-
-
-def _html_text(text: str) -> str:
-    """The text of a Telegram HTML caption; refuses tags that do not nest properly."""
-    stack: list[str] = []
-    for match in _TAG.finditer(text):
-        closing, name = match.group(1), match.group(2).lower()
-        if name not in _HTML_TAGS:
-            raise _RefusedError(
-                f'Bad Request: can\'t parse entities: Unsupported start tag "{name}"'
-            )
-        if not closing:
-            stack.append(name)
-        elif not stack or stack.pop() != name:
-            raise _RefusedError(
-                f"Bad Request: can't parse entities: Can't find end tag corresponding to {name}"
-            )
-    if stack:
-        raise _RefusedError(
-            f"Bad Request: can't parse entities: Can't find end tag for {stack[-1]}"
-        )
-    return html.unescape(_TAG.sub("", text))
-
-
-def _markdown_text(text: str) -> str:
-    """Roughly the text of a MarkdownV2 caption: markup and escapes removed."""
-    text = re.sub(r"\]\((?:\\.|[^)\\])*\)", "", text)
-    text = re.sub(r"```[A-Za-z0-9_+-]*\n?", "", text)
-    text = re.sub(r"(?<!\\)(\|\||__|[*_~`\[])", "", text)
-    return re.sub(r"\\(.)", r"\1", text)
+    """Code points after TDLib's parsing and trimming, as the Bot API checks its limits."""
+    mode = _PARSE_MODES.get((parse_mode or "").lower())
+    if parse_mode and mode is None:
+        raise _RefusedError("Bad Request: unsupported parse_mode")
+    if mode is not None:
+        try:
+            text = tdlib.parse(text, mode).text
+        except tdlib.ParseError as error:
+            raise _RefusedError(f"Bad Request: can't parse entities: {error}") from None
+    return len(text.lstrip(" \n").rstrip())  # TDLib trims a text before it counts
 
 
 # --- For tests of the telegram publisher --------------------------------------------------
