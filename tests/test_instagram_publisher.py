@@ -330,8 +330,11 @@ async def test_an_attempt_given_up_during_login_never_posts_afterwards(
 ) -> None:
     """When the daemon gives up on an attempt (its timeout), the worker thread stops before uploading."""
     fake.delay("login", 0.5)
+    publisher = instagram_publisher(state)
     with anyio.move_on_after(0.1):
-        await instagram_publisher(state).publish(make_post(tmp_path))
+        await publisher.publish(make_post(tmp_path))
+    # The given-up attempt returns at once now; its thread finishes the login meanwhile.
+    await publisher.close()  # waits for that thread, before the fake goes away
     assert "login" in fake.names  # the thread did get that far,
     assert "rupload" not in fake.names  # and went no further
 

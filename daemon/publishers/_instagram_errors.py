@@ -6,6 +6,7 @@ say what happened to the account and what to do about it.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 _MAX_DETAIL = 200
@@ -13,6 +14,14 @@ _MAX_DETAIL = 200
 
 class LoginFailedError(Exception):
     """Raised by `InstagramSession` when logging in fails; `__cause__` is the library's error."""
+
+
+class NoAnswerError(Exception):
+    """A request went out and its answer was lost (an HTTP 408, an answer cut off).
+
+    Raised in place of instagrapi's `ClientRequestTimeout` and `ClientIncompleteReadError`,
+    which its `private_request` answers by sending the request again.
+    """
 
 
 @dataclass(frozen=True)
@@ -73,6 +82,49 @@ def describe(
     return None
 
 
+def answer_lost(error: BaseException, *, request_timeout: float) -> str | None:
+    """Why a request that may have reached Instagram got no answer; None if an answer came
+    (a refusal: safe to send again) or the request never left this machine.
+
+    A 5xx counts as lost: Instagram's front end answers 500, 502 or 504 when its back end
+    failed or was slow, and the post may have been made all the same.
+    """
+    from instagrapi import exceptions as ig
+
+    if isinstance(error, NoAnswerError):
+        return _detail(error)
+    if _pause_failure(error) is not None:  # an answer, and a clear no
+        return None
+    if isinstance(error, ig.ClientJSONDecodeError):  # only an answer of 2xx is parsed
+        return "its answer could not be read"
+    if _network_error(error):
+        if _never_connected(error):
+            return None
+        if _timed_out(error):
+            return f"no answer within request_timeout ({request_timeout:g} s)"
+        return f"the connection broke: {_detail(error)}"
+    status = getattr(error, "code", None)
+    if isinstance(error, ig.ClientError) and isinstance(status, int) and status >= 500:
+        return f"Instagram failed with HTTP {status} while making it"
+    return None
+
+
+def _network_error(error: BaseException) -> bool:
+    from instagrapi.exceptions import ClientConnectionError
+    from requests import exceptions as http
+
+    return isinstance(error, ClientConnectionError | http.ConnectionError | http.Timeout)
+
+
+def _never_connected(error: BaseException) -> bool:
+    """Whether `error` is a connection that was never made (so no byte of the request left)."""
+    from requests.exceptions import ConnectTimeout
+    from urllib3.exceptions import ConnectTimeoutError, NewConnectionError, ProxyError
+
+    kinds = ConnectTimeout | ConnectTimeoutError | NewConnectionError | ProxyError
+    return any(isinstance(link, kinds) for link in _chain(error))
+
+
 def _pause_failure(error: BaseException) -> Failure | None:
     from instagrapi import exceptions as ig
 
@@ -116,8 +168,14 @@ def _timed_out(error: BaseException) -> bool:
     around urllib3's `MaxRetryError(reason=ReadTimeoutError)`.
     """
     from requests.exceptions import Timeout
-    from urllib3.exceptions import MaxRetryError
     from urllib3.exceptions import TimeoutError as Urllib3Timeout
+
+    return any(isinstance(link, Timeout | Urllib3Timeout) for link in _chain(error))
+
+
+def _chain(error: BaseException) -> Iterator[BaseException]:
+    """`error` and every error behind it: causes, contexts, arguments, urllib3's reasons."""
+    from urllib3.exceptions import MaxRetryError
 
     seen: list[BaseException] = [error]
     visited: set[int] = set()
@@ -126,13 +184,11 @@ def _timed_out(error: BaseException) -> bool:
         if id(current) in visited:
             continue
         visited.add(id(current))
-        if isinstance(current, Timeout | Urllib3Timeout):
-            return True
+        yield current
         if isinstance(current, MaxRetryError) and current.reason is not None:
             seen.append(current.reason)
         seen.extend(arg for arg in current.args if isinstance(arg, BaseException))
         seen.extend(link for link in (current.__cause__, current.__context__) if link is not None)
-    return False
 
 
 def _login_failure(error: BaseException, totp: bool) -> Failure:

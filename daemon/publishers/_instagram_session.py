@@ -8,7 +8,9 @@ Workarounds for instagrapi 3.x, whose source is the final word on how it behaves
   them), so every session's `request` gets a default timeout of our `request_timeout`.
 - Its HTTP sessions retry failed POSTs (3 times, with backoff, on 429 and 5xx): a retried
   `media/configure/` can post twice and a retried 429 is what gets an account flagged, so
-  retries are off; the daemon retries whole posts later.
+  retries are off; the daemon retries whole posts later. Its `private_request` also sends
+  a request again after an HTTP 408 (60 s later) or an answer cut off: not for configure
+  (see `_instagram_upload._one_request`).
 - It answers a challenge by asking for a code on stdin (`input()`), which blocks a worker
   thread for ever when dropcast runs on a terminal: the challenge flow is off, and the
   code and password prompts raise `ChallengeRequired` (so Instagram is paused) instead.
@@ -36,7 +38,7 @@ from daemon.publishers._instagram_image import PreparedImage
 from daemon.publishers._instagram_recent import RecentPost, recent_posts
 from daemon.publishers._instagram_settings import InstagramSettings
 from daemon.publishers._instagram_state import write_private_file
-from daemon.publishers._instagram_upload import Posted, upload
+from daemon.publishers._instagram_upload import Posted, Steps, upload
 from daemon.secrets import REDACTOR
 
 if TYPE_CHECKING:
@@ -56,13 +58,14 @@ class InstagramSession:
         self._client: Client | None = None
         self._logged_in = False
 
-    def upload(self, image: PreparedImage, caption: str, checkpoint: Callable[[], None]) -> Posted:
+    def upload(self, image: PreparedImage, caption: str, steps: Steps) -> Posted:
         """Upload and publish one photo; log in again once if Instagram asks for it.
 
-        `checkpoint` raises if the attempt was given up meanwhile; it is called between steps.
+        `steps.checkpoint` raises if the attempt was given up meanwhile; it is called
+        between steps.
         """
         return self._as_logged_in(
-            lambda client: upload(client, image, caption, checkpoint), checkpoint
+            lambda client: upload(client, image, caption, steps), steps.checkpoint
         )
 
     def recent_posts(self, checkpoint: Callable[[], None]) -> list[RecentPost]:

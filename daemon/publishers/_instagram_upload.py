@@ -4,6 +4,8 @@ instagrapi's `photo_upload` re-encodes the image itself (ignoring EXIF rotation,
 quality 75, shrunk to 1080 px) and reports the original file's size to Instagram, and it
 retries `media/configure/` up to ten times. Here the prepared JPEG goes up unchanged, its
 true size is configured, and configure is sent once: a retried configure can post twice.
+Its `private_request` sends configure again on its own too (see `_one_request`), so that
+is turned off for the call. A configure whose answer was lost raises `AnswerLostError`.
 """
 
 from __future__ import annotations
@@ -11,10 +13,12 @@ from __future__ import annotations
 import json
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from daemon.publishers._instagram_errors import NoAnswerError, answer_lost
 from daemon.publishers._instagram_image import PreparedImage
 
 if TYPE_CHECKING:
@@ -30,22 +34,85 @@ class Posted:
     media_id: str | None
 
 
-def upload(
-    client: Client, image: PreparedImage, caption: str, checkpoint: Callable[[], None]
-) -> Posted:
-    """Upload `image` and publish it with `caption` (blocking); raise instagrapi's errors.
+class AnswerLostError(Exception):
+    """Raised by `upload` when configure may have reached Instagram and its answer was lost."""
 
-    `checkpoint` is called before each request and raises if the attempt was given up
-    (timed out, shut down): a post abandoned by the daemon is never published later.
+
+@dataclass(frozen=True)
+class Steps:
+    """What `upload` calls between its requests (each raises to stop the upload there)."""
+
+    checkpoint: Callable[[], None]  # raises if the attempt was given up (timed out, shut down)
+    before_configure: Callable[[], None]  # right before configure's first byte
+    request_timeout: float  # for the words of a lost answer
+
+
+def upload(client: Client, image: PreparedImage, caption: str, steps: Steps) -> Posted:
+    """Upload `image` and publish it with `caption` (blocking); raise instagrapi's errors,
+    or `AnswerLostError` when configure's answer was lost.
+
+    `steps.checkpoint` is called before each request: a post abandoned by the daemon is
+    never published later.
     """
     upload_id = str(time.time_ns() // 1_000_000)
-    checkpoint()
+    steps.checkpoint()
     _rupload(client, image, upload_id)
-    checkpoint()
-    configured = client.photo_configure(upload_id, image.width, image.height, caption)
+    steps.checkpoint()
+    steps.before_configure()
+    try:
+        with _one_request(client):
+            configured = client.photo_configure(upload_id, image.width, image.height, caption)
+    except Exception as error:
+        lost = answer_lost(error, request_timeout=steps.request_timeout)
+        if lost is None:
+            raise
+        raise AnswerLostError(lost) from error
     media = (configured.get("media") or {}) if isinstance(configured, dict) else {}
     code, media_id = media.get("code"), media.get("pk") or media.get("id")
     return Posted(str(code) if code else None, str(media_id) if media_id else None)
+
+
+@contextmanager
+def _one_request(client: Client) -> Iterator[None]:
+    """While inside, instagrapi's `private_request` sends its request once, never again.
+
+    instagrapi 3.2.2, `mixins/private.py`, `PrivateRequestMixin.private_request`:
+
+        except ClientRequestTimeout:            # HTTP 408
+            time.sleep(60)
+            return self._send_private_request(endpoint, **kwargs)
+        except ClientIncompleteReadError:       # requests' ChunkedEncodingError
+            time.sleep(2)
+            return self._send_private_request(endpoint, **kwargs)
+
+    whatever `session_retry_total` says (that is urllib3's retry, not this). Here the one
+    `_send_private_request` raises `NoAnswerError` instead of those two, which its generic
+    `except Exception: raise e` passes on unchanged: no sleep, no second request. A second
+    call (its `handle_exception` and challenge branches re-send too; dropcast sets neither)
+    is refused outright.
+    """
+    from instagrapi.exceptions import ClientIncompleteReadError, ClientRequestTimeout
+
+    send = client._send_private_request
+    calls = 0
+
+    def once(*args: Any, **kwargs: Any) -> Any:
+        nonlocal calls
+        calls += 1
+        if calls > 1:
+            raise RuntimeError("instagrapi tried to send the same request a second time")
+        try:
+            return send(*args, **kwargs)
+        except ClientRequestTimeout as error:
+            raise NoAnswerError("Instagram answered HTTP 408, Request Timeout") from error
+        except ClientIncompleteReadError as error:
+            raise NoAnswerError(f"its answer was cut off ({error})") from error
+
+    client._send_private_request = once  # an instance attribute shadows the method
+    try:
+        yield
+    finally:
+        del client._send_private_request
 
 
 def _rupload(client: Client, image: PreparedImage, upload_id: str) -> None:

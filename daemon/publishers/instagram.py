@@ -7,13 +7,22 @@ thread), real network timeouts, one saved session reused across restarts, no mor
 `pause_minutes` (kept under `state/`) as soon as Instagram shows a challenge or asks it to
 slow down. While paused or over a limit it answers not-ok at once, without a request.
 
-After a crash lost Instagram's answer to a post, `find_published` looks for the post's
-caption among the account's most recent posts (one request), so the post is sent again only
-if it is not there.
+Every attempt ends `sent`, `refused` (nothing was posted: safe to try again) or `unknown`:
+configure (the request that makes the post) went out and its answer was lost (a timeout, a
+broken connection, a 408, a 5xx, or `publish_timeout` while it was on its way). Configure
+is sent at most once per attempt without an answer. The thread of an attempt the daemon
+gave up on still records configure's answer when it comes (the "feed" destination).
+
+Before Instagram is sent a post whose answer was lost, `find_published` looks at the "feed"
+destination (a late answer), then for the post's caption among the account's most recent
+posts (one request), so the post is sent again only if it is not there.
 """
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
@@ -22,14 +31,16 @@ import structlog
 from PIL import Image
 
 from daemon.post import Post
+from daemon.progress import Destination, DestinationState
 from daemon.publishers._instagram_caption import CaptionTooLongError, FittedCaption, fit_caption
 from daemon.publishers._instagram_errors import Failure, describe
+from daemon.publishers._instagram_feed import FeedMarks, MarkFailedError
 from daemon.publishers._instagram_image import PreparedImage, prepare_image
 from daemon.publishers._instagram_recent import RecentPost, RecentPostsError, same_caption
 from daemon.publishers._instagram_session import InstagramSession
 from daemon.publishers._instagram_settings import InstagramSettings
 from daemon.publishers._instagram_state import Limits, LimitsFile
-from daemon.publishers._instagram_upload import Posted
+from daemon.publishers._instagram_upload import AnswerLostError, Posted, Steps
 from daemon.publishers.base import Publisher, PublisherContext, PublishResult
 
 __all__ = ["CannotTellError", "InstagramCheckError", "InstagramPublisher", "InstagramSettings"]
@@ -37,6 +48,9 @@ __all__ = ["CannotTellError", "InstagramCheckError", "InstagramPublisher", "Inst
 log = structlog.get_logger("dropcast.instagram")
 
 FOUND_NOTE = "found on the account after a restart; not posted again"
+RECORDED_NOTE = (
+    "Instagram's answer to an earlier attempt came late and was recorded then; not posted again"
+)
 
 
 class InstagramCheckError(Exception):
@@ -65,24 +79,48 @@ class InstagramPublisher(Publisher[InstagramSettings]):
         self._session = InstagramSession(settings, folder)
         self._limits = LimitsFile(folder / f"{settings.username}.limits.json")
         self._login_stopped: str | None = None  # why logging in again is pointless
+        # Held by the thread using the client, even one whose attempt was given up.
+        self._in_use = threading.Lock()
 
     async def publish(self, post: Post) -> PublishResult:
-        return await anyio.to_thread.run_sync(self._publish, post, limiter=self._limiter)
+        feed = FeedMarks(self.context.progress.for_post(post, self.platform_name))
+        # Given up (publish_timeout), the attempt returns at once; its thread finishes the
+        # request it is in and records the answer itself (see `_turn`, `FeedMarks`).
+        return await anyio.to_thread.run_sync(
+            self._publish, post, feed, limiter=self._limiter, abandon_on_cancel=True
+        )
 
     async def find_published(self, post: Post) -> PublishResult | None:
-        """The post, if one of the account's recent posts has its caption; None if none has.
+        """The post, if its "feed" destination was sent or one of the account's recent posts
+        has its caption; None if neither.
 
         Raises `CannotTellError` (so the post is not sent again) when it cannot look.
         """
-        return await anyio.to_thread.run_sync(self._find, post, limiter=self._limiter)
+        feed = FeedMarks(self.context.progress.for_post(post, self.platform_name))
+        return await anyio.to_thread.run_sync(self._find, post, feed, limiter=self._limiter)
 
     async def check_connection(self) -> str:
         return await anyio.to_thread.run_sync(self._check, limiter=self._limiter)
 
     async def close(self) -> None:
-        await anyio.to_thread.run_sync(self._session.close, limiter=self._limiter)
+        await anyio.to_thread.run_sync(self._close, limiter=self._limiter)
 
-    def _publish(self, post: Post) -> PublishResult:
+    @contextmanager
+    def _turn(self) -> Iterator[None]:
+        """The client to this thread alone: an attempt given up may still be in a request."""
+        while not self._in_use.acquire(timeout=0.1):
+            anyio.from_thread.check_cancelled()  # this caller gave up waiting
+        try:
+            yield
+        finally:
+            self._in_use.release()
+
+    def _publish(self, post: Post, feed: FeedMarks) -> PublishResult:
+        with self._turn():
+            recorded = _recorded(feed.known())
+            return self._publish_now(post, feed) if recorded is None else recorded
+
+    def _publish_now(self, post: Post, feed: FeedMarks) -> PublishResult:
         now = datetime.now(UTC)
         limits = self._limits.load()
         refusal = self._refusal(limits, now)
@@ -103,10 +141,15 @@ class InstagramPublisher(Publisher[InstagramSettings]):
             _log_shortened(post, caption)
         limits.last_upload_at = now
         self._limits.save(limits, now)
-        result = self._upload(image, caption.text, limits)
+        result = self._upload(image, caption.text, limits, feed)
         return replace(result, notes=caption.notes + image.notes) if result.ok else result
 
-    def _find(self, post: Post) -> PublishResult | None:
+    def _find(self, post: Post, feed: FeedMarks) -> PublishResult | None:
+        with self._turn():  # after a late answer from an attempt given up, if one is coming
+            recorded = _recorded(feed.known())
+            return self._look(post) if recorded is None else recorded
+
+    def _look(self, post: Post) -> PublishResult | None:
         try:
             caption = self._fitted(post).text
         except CaptionTooLongError:
@@ -152,18 +195,40 @@ class InstagramPublisher(Publisher[InstagramSettings]):
             policy=self.settings.too_long,
         )
 
-    def _upload(self, image: PreparedImage, caption: str, limits: Limits) -> PublishResult:
+    def _upload(
+        self, image: PreparedImage, caption: str, limits: Limits, feed: FeedMarks
+    ) -> PublishResult:
+        checkpoint = anyio.from_thread.check_cancelled
+        steps = Steps(checkpoint, lambda: feed.sending(checkpoint), self.settings.request_timeout)
         try:
-            posted = self._session.upload(image, caption, anyio.from_thread.check_cancelled)
+            posted = self._session.upload(image, caption, steps)
+        except AnswerLostError as error:
+            message = _lost(str(error))
+            log.error("instagram.answer_lost", account=self.settings.username, reason=str(error))
+            feed.unknown(message)
+            return PublishResult.lost(message)
+        except MarkFailedError as error:
+            return PublishResult.failure(f"not sent: the ledger could not record it ({error})")
         except Exception as error:
-            failure = self._failure(error, limits)
+            failure = self._failure(error, limits)  # a bug re-raises: the feed stays pending
+            feed.refused(failure.message)
             return PublishResult.failure(failure.message)
         now = datetime.now(UTC)
         limits.published_at.append(now)
         self._limits.save(limits, now)
-        return _result(posted, self.settings.username)
+        result = _result(posted, self.settings.username)
+        feed.sent(result.remote_id, result.url)
+        return result
+
+    def _close(self) -> None:
+        with self._turn():
+            self._session.close()
 
     def _check(self) -> str:
+        with self._turn():
+            return self._check_now()
+
+    def _check_now(self) -> str:
         try:
             username = self._session.account()
         except Exception as error:
@@ -218,6 +283,21 @@ def _log_shortened(post: Post, fitted: FittedCaption) -> None:
         hashtags_dropped=fitted.dropped_hashtags,
         truncated=fitted.truncated,
         hint="set too_long: fail to be told instead, or give Instagram its own caption",
+    )
+
+
+def _recorded(feed: Destination | None) -> PublishResult | None:
+    """The post as an earlier attempt's answer recorded it, if Instagram accepted it."""
+    if feed is None or feed.state is not DestinationState.SENT:
+        return None
+    log.info("instagram.post_recorded_earlier", remote_id=feed.remote_id)
+    return PublishResult(ok=True, remote_id=feed.remote_id, url=feed.url, notes=(RECORDED_NOTE,))
+
+
+def _lost(reason: str) -> str:
+    return (
+        f"Instagram's answer to the post was lost ({reason}): it may be on the account. "
+        "Check the account, then `dropcast retry` if the post is missing"
     )
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+import threading
 import time
 from collections import defaultdict, deque
 from collections.abc import Iterator
@@ -28,6 +29,7 @@ import responses
 from PIL import Image
 
 from daemon.post import Post, read_post
+from daemon.progress import ProgressStore
 from daemon.publishers.base import PublisherContext
 from daemon.publishers.instagram import InstagramPublisher, InstagramSettings
 
@@ -105,9 +107,14 @@ def instagram_settings(**overrides: Any) -> InstagramSettings:
     return InstagramSettings.model_validate({**values, **overrides})
 
 
-def instagram_publisher(state_dir: Path, **overrides: Any) -> InstagramPublisher:
-    """A publisher for the fake account, keeping its state in `state_dir`."""
-    return InstagramPublisher(instagram_settings(**overrides), PublisherContext(state_dir))
+def instagram_publisher(
+    state_dir: Path, progress: ProgressStore | None = None, **overrides: Any
+) -> InstagramPublisher:
+    """A publisher for the fake account, keeping its state in `state_dir` (and `progress`)."""
+    context = PublisherContext(state_dir)
+    if progress is not None:
+        context = PublisherContext(state_dir, progress)
+    return InstagramPublisher(instagram_settings(**overrides), context)
 
 
 def make_post(
@@ -204,6 +211,7 @@ class FakeInstagram:
         default_factory=lambda: defaultdict(deque)
     )
     _delays: dict[str, float] = field(default_factory=dict)
+    _holds: dict[str, threading.Event] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for name, endpoint in ENDPOINTS.items():
@@ -214,6 +222,11 @@ class FakeInstagram:
     def delay(self, name: str, seconds: float) -> None:
         """Make endpoint `name` take `seconds` to answer (a slow Instagram)."""
         self._delays[name] = seconds
+
+    def hold(self, name: str) -> threading.Event:
+        """Make endpoint `name` answer only once the returned event is set (at most 10 s on)."""
+        self._holds[name] = threading.Event()
+        return self._holds[name]
 
     def reply(self, name: str, status: int, body: str | dict[str, Any], times: int = 1) -> None:
         """Make the next `times` requests to endpoint `name` get this reply (a file in replies/, or a dict)."""
@@ -247,6 +260,8 @@ class FakeInstagram:
         def answer(request: requests.PreparedRequest) -> tuple[int, dict[str, str], str]:
             self.calls.append((name, request))
             time.sleep(self._delays.get(name, 0))  # the fake's own time, not instagrapi's
+            if name in self._holds:
+                self._holds[name].wait(timeout=10)
             queued = self._queued[name]
             answer = queued.popleft() if queued else _default_reply(name)
             if isinstance(answer, Exception):
