@@ -156,3 +156,33 @@ async def test_after_a_crash_a_paused_instagram_is_neither_asked_nor_sent_the_po
     assert (data["outcome"], instagram["ok"], instagram["state"]) == ("partial", False, "unknown")
     assert "platform.check_failed" in [event["event"] for event in logs]
     assert fake.names == []
+
+
+def ledger_feed(folder: Path) -> Any:
+    """The "feed" destination of the ledger's one post on Instagram, or None."""
+    ledger = Ledger(ledger_path(folder / "state"))
+    try:
+        return ledger.destinations(1, "instagram").get("feed")
+    finally:
+        ledger.close()
+
+
+async def test_an_answer_after_publish_timeout_is_kept_in_the_ledger(
+    tmp_path: Path, registry: Registry, fake: FakeInstagram
+) -> None:
+    """publish_timeout inside configure: recorded unknown at once; the late answer goes to the
+    ledger as the feed destination, sent, and configure was sent once."""
+    answer = fake.hold("configure")
+    config = write_config(tmp_path, {"instagram": INSTAGRAM}, publish_timeout=0.5)
+    async with running_daemon(config, registry, environ={"INSTAGRAM_PASSWORD": PASSWORD}):
+        write_post(tmp_path / "inbox", "harbour", "Boats at dawn")
+        await wait_for(lambda: len(archived(tmp_path)) == 3, what="the archive")
+        instagram = record(tmp_path)["platforms"]["instagram"]
+        answer.set()
+        feed = await wait_for(
+            lambda: (f := ledger_feed(tmp_path)) is not None and f.state == "sent" and f,
+            what="the late answer in the ledger",
+        )
+    assert (instagram["ok"], instagram["state"]) == (False, "unknown")
+    assert (feed.remote_id, feed.url) == ("DCfakeCODE1", "https://www.instagram.com/p/DCfakeCODE1/")
+    assert fake.names.count("configure") == 1
