@@ -23,7 +23,7 @@ from daemon.publishers.base import PublisherContext
 from daemon.publishers.email import EmailPublisher, EmailSettings
 from daemon.retry import RetryPolicy
 from tests.conftest import make_image
-from tests.fakes.smtp_server import Behaviour, FakeSMTPServer
+from tests.fakes.smtp_server import Behaviour, FakeSMTPServer, file_names
 
 FAST_RETRIES = RetryPolicy(max_retries=2, base_delay=0.01, max_delay=0.02)
 PASSWORD = "hunter2-Sekr1t"
@@ -159,7 +159,7 @@ async def test_wrong_password_is_not_retried_and_says_what_to_fix(
     assert result.error is not None
     assert "535" in result.error
     assert "check username and password" in result.error
-    assert server.failed_logins
+    assert server.failed_logins == [("PLAIN", "me")]  # one mechanism: one failed login
     assert server.mail_commands == 0
 
 
@@ -367,7 +367,8 @@ async def test_non_ascii_subject_body_and_file_name_survive_the_trip(
     assert body is not None
     assert body.get_content_charset() == "utf-8"
     assert body.get_content() == caption + "\n"
-    assert [part.get_filename() for part in attachments(message)] == ["Sommer 夕焼け.jpg"]
+    [part] = attachments(message)
+    assert file_names(part) == ("Sommer ___.jpg", "Sommer 夕焼け.jpg")  # an ASCII fallback too
 
 
 @pytest.mark.parametrize(
@@ -489,3 +490,108 @@ async def test_a_ca_file_that_is_not_pem_fails_the_post_saying_so(
     assert not result.ok
     assert result.error is not None
     assert result.error.startswith(f"ca_file {not_pem} could not be read")
+
+
+async def test_a_retry_sends_only_to_the_recipients_that_lack_the_post(
+    serve: Serve, publisher: Any, tmp_path: Path
+) -> None:
+    """After one recipient of two was refused, publishing again never mails the other one
+    again; once the refused one is taken, it gets the same Message-ID and the result is ok."""
+    server = serve(behaviour=Behaviour(refuse={"gone@example.com": "550 5.1.1 No such user"}))
+    sender = publisher(recipients=["post@example.com", "Gone <gone@example.com>"])
+    post = make_post(tmp_path / "inbox")
+    first = await sender.publish(post)
+    second = await sender.publish(post)
+    assert not first.ok
+    assert not second.ok
+    assert second.error is not None
+    assert "the message went to post@example.com" in second.error
+    assert [message.rcpt_tos for message in server.received] == [("post@example.com",)]
+    server.behaviour.refuse.clear()
+    third = await sender.publish(post)
+    assert third.ok, third.error
+    assert [message.rcpt_tos for message in server.received] == [
+        ("post@example.com",),
+        ("gone@example.com",),
+    ]
+    ids = {message.parsed()["Message-ID"] for message in server.received}
+    assert ids == {first.remote_id, third.remote_id}
+    assert len(ids) == 1
+
+
+async def test_a_deferred_recipient_is_tried_again_alone_and_called_deferred(
+    serve: Serve, publisher: Any, tmp_path: Path
+) -> None:
+    """A 452 at RCPT is retried for that recipient only; the error says deferred, not refused."""
+    server = serve(behaviour=Behaviour(refuse={"full@example.com": "452 4.2.2 Mailbox full"}))
+    sender = publisher(recipients=["post@example.com", "full@example.com"])
+    result = await sender.publish(make_post(tmp_path / "inbox"))
+    assert not result.ok
+    assert not result.unknown
+    assert result.attempts == FAST_RETRIES.max_retries + 1
+    assert result.error == (
+        "the server deferred full@example.com (temporary, 452 4.2.2 Mailbox full): tried "
+        "again later; the message went to post@example.com"
+    )
+    assert [message.rcpt_tos for message in server.received] == [("post@example.com",)]
+    assert server.mail_commands == result.attempts
+
+
+async def test_an_answer_lost_after_the_message_is_unknown_and_not_sent_again(
+    serve: Serve, publisher: Any, tmp_path: Path
+) -> None:
+    """The server keeps the message and answers after `timeout`: one copy, the result and the
+    recipient are unknown, and nothing is retried."""
+    server = serve(behaviour=Behaviour(answer_delay=2))
+    sender = publisher(timeout=0.3)
+    post = make_post(tmp_path / "inbox")
+    result = await sender.publish(post)
+    assert result.unknown
+    assert result.outcome == "unknown"
+    assert result.attempts == 1
+    assert result.error is not None
+    assert "did not answer within 0.3 s after the whole message was sent" in result.error
+    assert "dropcast retry" in result.error
+    assert len(server.received) == 1
+    assert result.remote_id == server.received[0].parsed()["Message-ID"]
+    known = await sender.context.progress.for_post(post, "email").known()
+    assert known["post@example.com"].state == "unknown"
+
+
+async def test_a_message_over_the_servers_size_is_refused_before_sending(
+    serve: Serve, publisher: Any, tmp_path: Path
+) -> None:
+    """A message larger than the SIZE the server advertises is refused at once with advice."""
+    server = serve(size_limit=1_000)
+    result = await publisher().publish(make_post(tmp_path / "inbox"))
+    assert not result.ok
+    assert result.attempts == 1
+    assert result.error is not None
+    assert "is too large for" in result.error
+    assert "it takes at most 1,000 bytes" in result.error
+    assert "lower max_attachment_mb (now 20;" in result.error
+    assert server.mail_commands == 0
+
+
+@pytest.mark.parametrize(
+    "behaviour",
+    [
+        Behaviour(mail_replies=["552 5.3.4 Message size exceeds fixed limit"]),
+        Behaviour(data_replies=["552 5.3.4 Error: message file too big"]),
+        Behaviour(refuse={"post@example.com": "552 5.3.4 Message too big for this mailbox"}),
+    ],
+    ids=["mail-from", "end-of-data", "rcpt"],
+)
+async def test_a_552_at_any_step_gives_the_size_advice(
+    serve: Serve, publisher: Any, tmp_path: Path, behaviour: Behaviour
+) -> None:
+    """552 5.3.4 at MAIL FROM, RCPT or the end of the data says to lower max_attachment_mb."""
+    server = serve(behaviour=behaviour)
+    result = await publisher().publish(make_post(tmp_path / "inbox"))
+    assert not result.ok
+    assert result.attempts == 1
+    assert result.error is not None
+    assert "552 5.3.4" in result.error
+    assert "lower max_attachment_mb (now 20;" in result.error
+    assert "check sender" not in result.error
+    assert server.received == []

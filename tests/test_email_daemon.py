@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,7 @@ from structlog.testing import capture_logs
 
 from daemon.publishers.base import Registry
 from tests.conftest import archived, running_daemon, wait_for, write_config, write_post
-from tests.fakes.smtp_server import Behaviour, FakeSMTPServer
+from tests.fakes.smtp_server import Behaviour, FakeSMTPServer, file_names
 
 PASSWORD = "s3cret-SMTP-pass"
 
@@ -66,7 +67,8 @@ async def test_a_dropped_post_is_mailed_and_previewed(tmp_path: Path, free_tcp_p
     assert body is not None
     assert body.get_content() == caption + "\n"
     [attachment] = list(message.iter_attachments())
-    assert attachment.get_filename() == "Lac d'été.jpg"
+    assert isinstance(attachment, EmailMessage)
+    assert file_names(attachment) == ("Lac d'ete.jpg", "Lac d'été.jpg")
     assert attachment.get_content_type() == "image/jpeg"
     assert attachment.get_content() == original
 

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import subprocess
 import sys
 from datetime import datetime
 from email import message_from_bytes, policy
 from email.message import EmailMessage, Message
+from email.mime.base import MIMEBase
 from pathlib import Path
 from typing import Any
 
@@ -18,14 +20,18 @@ from pydantic import ValidationError
 
 from daemon.publishers._email_image import ImageTooLargeError, load_attachment, shrink_to_fit
 from daemon.publishers._email_message import (
+    ENCODED_WORD_LIMIT,
+    LINE_LIMIT,
     TITLE_LIMIT,
     as_smtp_bytes,
     build_message,
+    content_disposition,
     cut_on_word,
     title_of,
 )
 from daemon.publishers.email import EmailSettings
 from tests.conftest import make_image
+from tests.fakes.smtp_server import file_names
 
 
 def settings(**values: Any) -> EmailSettings:
@@ -256,4 +262,56 @@ def test_a_long_subject_outside_ascii_arrives_exactly_as_written(tmp_path: Path)
     )
     assert message["Subject"] == " ".join(subject.split())
     assert message["From"] == "Élodie <me@example.com>"
-    assert [part.get_filename() for part in message.iter_attachments()] == ["Été.jpg"]
+    [part] = message.iter_attachments()
+    assert isinstance(part, EmailMessage)
+    assert file_names(part) == ("Ete.jpg", "Été.jpg")
+
+
+def test_encoded_words_are_at_most_75_characters_on_lines_of_at_most_76(tmp_path: Path) -> None:
+    """A long non-ASCII subject is cut into RFC 2047 encoded words of at most 75 characters,
+    on lines of at most 76, and decodes to the subject as written."""
+    for subject in ("Été " * 40, "夕焼け" * 30, "🌅 a" * 40, "x" * 60 + "é" * 9):
+        raw = as_smtp_bytes(
+            build_message(
+                settings(subject="{stem}"),
+                subject,
+                "Caption",
+                _attachment(tmp_path),
+                datetime.now().astimezone(),
+            )
+        ).decode("ascii")
+        header = raw.split("\r\n\r\n")[0]
+        words = re.findall(r"=\?[^?]+\?[bBqQ]\?[^?]*\?=", header)
+        assert words
+        assert max(len(word) for word in words) <= ENCODED_WORD_LIMIT
+        lines = [line for line in header.split("\r\n") if "=?" in line]
+        assert max(len(line) for line in lines) <= ENCODED_WORD_LIMIT + 1
+        assert message_from_bytes(raw.encode(), policy=policy.default)["Subject"] == " ".join(
+            subject.split()
+        )
+
+
+@pytest.mark.parametrize(
+    ("name", "plain"),
+    [
+        ("sunset.jpg", "sunset.jpg"),
+        ("Été au lac.jpg", "Ete au lac.jpg"),
+        ("夕焼け " * 20 + ".jpg", ("___ " * 20).replace(" ", "_")[:56] + ".jpg"),
+        (
+            "a long plain name " * 6 + ".png",
+            ("a long plain name " * 6).replace(" ", "_")[:56] + ".png",
+        ),
+    ],
+    ids=["ascii", "accents", "long-cjk", "long-ascii"],
+)
+def test_a_file_name_goes_as_rfc_2231_beside_an_ascii_fallback(name: str, plain: str) -> None:
+    """A name that is not short plain ASCII goes as `filename*=` (in pieces when long) beside
+    an ASCII `filename=`, on lines of at most 78; a short ASCII name as `filename=` alone."""
+    part = MIMEBase("image", "jpeg")
+    part["Content-Disposition"] = content_disposition("attachment", name)
+    raw = part.as_bytes(policy=policy.compat32.clone(linesep="\r\n")).decode("ascii")
+    assert max(len(line) for line in raw.split("\r\n")) <= LINE_LIMIT
+    parsed = message_from_bytes(raw.encode(), policy=policy.default)
+    assert isinstance(parsed, EmailMessage)
+    expected = (plain, None) if name == plain else (plain, name)
+    assert file_names(parsed) == expected

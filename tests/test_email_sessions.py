@@ -23,6 +23,14 @@ async def _no_tls() -> ssl.SSLContext | None:
     return None
 
 
+async def _nothing(accepted: tuple[str, ...]) -> None:
+    pass
+
+
+async def _send(pool: SessionPool, number: int) -> None:
+    await pool.send(_payload(number), ["post@example.com"], _nothing)
+
+
 @pytest.fixture
 def server(free_tcp_port: int) -> Iterator[FakeSMTPServer]:
     with FakeSMTPServer(free_tcp_port) as running:
@@ -54,7 +62,7 @@ async def test_posts_on_their_way_together_use_one_connection(
 ) -> None:
     async with pool.in_use(), pool.in_use():  # two posts on their way: the connection stays
         for number in range(3):
-            await pool.send(_payload(number))
+            await _send(pool, number)
         assert server.connections_open == 1
     await _closed(server)
     assert [m.parsed()["Subject"] for m in server.received] == ["post 0", "post 1", "post 2"]
@@ -66,7 +74,7 @@ async def test_a_post_on_its_own_closes_its_connection(
 ) -> None:
     for number in range(2):
         async with pool.in_use():
-            await pool.send(_payload(number))
+            await _send(pool, number)
         await _closed(server)
     assert (len(server.received), server.connections_made) == (2, 2)
 
@@ -76,10 +84,10 @@ async def test_a_kept_connection_the_server_hung_up_is_replaced(
 ) -> None:
     """The server closing an idle connection costs a new connection, not a failed post."""
     async with pool.in_use(), pool.in_use():
-        await pool.send(_payload(1))
+        await _send(pool, 1)
         server.drop_connections()
         await _closed(server)
-        await pool.send(_payload(2))
+        await _send(pool, 2)
     await _closed(server)
     assert [m.parsed()["Subject"] for m in server.received] == ["post 1", "post 2"]
     assert (server.connections_made, server.mail_commands) == (2, 2)
@@ -92,7 +100,7 @@ async def test_a_post_arriving_while_the_last_one_says_goodbye_keeps_its_connect
 
     async def post(number: int) -> None:
         async with pool.in_use():
-            await pool.send(_payload(number))
+            await _send(pool, number)
 
     async with AsyncExitStack() as last_one_out:
         await last_one_out.enter_async_context(pool.in_use())

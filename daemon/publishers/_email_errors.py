@@ -1,16 +1,18 @@
 """What a failure to send e-mail means for the user: what to fix, and whether to retry.
 
-Connection trouble, timeouts and 4xx replies may get better by themselves, so they are
-retried; a refused login (535), a 5xx refusal, a certificate that cannot be verified or a
-server without STARTTLS will not, so they are reported at once. No text made here ever
-holds the password.
+Connection trouble, timeouts and 4xx replies before the message was sent may get better
+by themselves, so they are retried; a refused login (535), a 5xx refusal, a message too
+large, a certificate that cannot be verified or a server without STARTTLS will not, so
+they are reported at once. A lost answer after the message was sent is never retried: the
+message may have been delivered. No text made here ever holds the password.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import ssl
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar
 
@@ -35,6 +37,46 @@ class EmailCheckError(Exception):
     """Raised by `check_connection` when the server cannot be reached or refuses the login."""
 
 
+class LoginRefusedError(Exception):
+    """Raised when the server refuses the login (its reply, and the one mechanism tried)."""
+
+    def __init__(self, code: int, message: str, mechanism: str) -> None:
+        super().__init__(f"{code} {message}")
+        self.code, self.message, self.mechanism = code, message, mechanism
+
+
+class MessageTooLargeError(Exception):
+    """Raised when the message is larger than the server takes: by its SIZE, or its reply."""
+
+    def __init__(self, size: int, limit: int | None, reply: str | None = None) -> None:
+        super().__init__(reply or f"{size} bytes, over the server's SIZE {limit}")
+        self.size, self.limit, self.reply = size, limit, reply
+
+
+class AnswerLostError(Exception):
+    """Raised when the whole message was sent and no answer came: it may have been delivered."""
+
+    def __init__(self, recipients: Sequence[str], error: Exception) -> None:
+        super().__init__(f"{type(error).__name__}: {error}")
+        self.recipients = tuple(recipients)
+        self.error = error
+
+
+# Enhanced status codes (RFC 3463) that mean "too large": X.3.4 for the system, X.2.3 for
+# the mailbox's own limit.
+_SIZE_STATUS = re.compile(r"[45]\.(3\.4|2\.3)")
+_ANY_STATUS = re.compile(r"[245]\.\d{1,3}\.\d{1,3}")
+
+
+def is_size_reply(code: int, text: str) -> bool:
+    """Whether a reply says the message is too large (552 means that unless it says else)."""
+    words = text.split(maxsplit=1)
+    status = words[0] if words else ""
+    if _SIZE_STATUS.fullmatch(status):
+        return True
+    return code == 552 and not _ANY_STATUS.fullmatch(status)
+
+
 @dataclass(frozen=True)
 class Diagnosis:
     """What went wrong, in words that say what to fix, and whether a retry may help."""
@@ -54,7 +96,7 @@ def retry_decision(settings: EmailSettings) -> Callable[[Exception], RetryAfter 
 
 def diagnose(error: BaseException, settings: EmailSettings) -> Diagnosis:
     """Say what `error` means for this server and these settings; never shows the password."""
-    for explain in (_setup, _tls, _reply, _refusals, _network):
+    for explain in (_setup, _lost, _too_large, _login, _tls, _reply, _refusals, _network):
         found = explain(error, settings)
         if found is not None:
             return Diagnosis(_scrub(found.message, settings), found.retry)
@@ -65,6 +107,59 @@ def _setup(error: BaseException, settings: EmailSettings) -> Diagnosis | None:
     if isinstance(error, (EmailSetupError, CaFileError)):
         return Diagnosis(str(error), retry=False)
     return None
+
+
+def _lost(error: BaseException, settings: EmailSettings) -> Diagnosis | None:
+    if not isinstance(error, AnswerLostError):
+        return None
+    import aiosmtplib
+
+    server = where(settings)
+    if isinstance(error.error, TimeoutError):
+        silence = f"{server} did not answer within {settings.timeout:g} s"
+    elif isinstance(error.error, aiosmtplib.SMTPServerDisconnected):
+        silence = f"{server} closed the connection ({one_line(str(error.error))})"
+    else:
+        silence = f"the connection to {server} failed ({one_line(str(error.error))})"
+    return Diagnosis(
+        f"{silence} after the whole message was sent to {', '.join(error.recipients)}: "
+        "it may have been delivered, so it is not sent again by itself (dropcast retry "
+        "sends it again once you have checked)",
+        retry=False,
+    )
+
+
+def _too_large(error: BaseException, settings: EmailSettings) -> Diagnosis | None:
+    if not isinstance(error, MessageTooLargeError):
+        return None
+    said = f"it answered {error.reply}" if error.reply else "by its SIZE"
+    limit = f"; it takes at most {error.limit:,} bytes" if error.limit else ""
+    return Diagnosis(
+        f"the message ({error.size:,} bytes) is too large for {where(settings)} ({said}"
+        f"{limit}): {size_advice(settings)}",
+        retry=False,
+    )
+
+
+def size_advice(settings: EmailSettings) -> str:
+    return (
+        f"lower max_attachment_mb (now {settings.max_attachment_mb:g}; base64 makes the "
+        "attachment a third larger on the way) below the server's limit, or raise that limit"
+    )
+
+
+def _login(error: BaseException, settings: EmailSettings) -> Diagnosis | None:
+    if not isinstance(error, LoginRefusedError):
+        return None
+    reply = one_line(f"{error.code} {error.message}")
+    if 400 <= error.code < 500:
+        return Diagnosis(f"{where(settings)} answered {reply} to the login (temporary)", True)
+    return Diagnosis(
+        f"{where(settings)} refused the login of {settings.username} with AUTH "
+        f"{error.mechanism} ({reply}): check username and password (some providers need "
+        "an app password)",
+        retry=False,
+    )
 
 
 def _tls(error: BaseException, settings: EmailSettings) -> Diagnosis | None:
@@ -96,35 +191,38 @@ def _reply(error: BaseException, settings: EmailSettings) -> Diagnosis | None:
     temporary = 400 <= error.code < 500
     if temporary:
         return Diagnosis(f"{where(settings)} answered {reply} (a temporary failure)", True)
-    if isinstance(error, aiosmtplib.SMTPAuthenticationError):
-        message = (
-            f"{where(settings)} refused the login of {settings.username} ({reply}): "
-            "check username and password (some providers need an app password)"
-        )
-    elif isinstance(error, aiosmtplib.SMTPSenderRefused):
+    if isinstance(error, aiosmtplib.SMTPSenderRefused):
         message = (
             f"{where(settings)} refused the sender {error.sender} ({reply}): check sender "
             "(most servers want the address you log in with)"
         )
     else:
         message = f"{where(settings)} refused the message ({reply})"
-        if error.code == 552:
-            message += ": if it is too large, lower max_attachment_mb"
     return Diagnosis(message, retry=False)
 
 
-def _refusals(error: BaseException, settings: EmailSettings) -> Diagnosis | None:
-    import aiosmtplib
+class RecipientsDeferredError(Exception):
+    """Raised when the server deferred some recipients (4xx at RCPT): worth another try."""
 
-    if not isinstance(error, aiosmtplib.SMTPRecipientsRefused):
+    def __init__(self, addresses: Sequence[str]) -> None:
+        super().__init__(f"deferred: {', '.join(addresses)}")
+        self.addresses = tuple(addresses)
+
+
+def _refusals(error: BaseException, settings: EmailSettings) -> Diagnosis | None:
+    if not isinstance(error, RecipientsDeferredError):
         return None
-    replies = ", ".join(
-        f"{refusal.recipient} ({one_line(f'{refusal.code} {refusal.message}')})"
-        for refusal in error.recipients
-    )
-    temporary = all(400 <= refusal.code < 500 for refusal in error.recipients)
-    hint = "a temporary failure" if temporary else "check recipients"
-    return Diagnosis(f"{where(settings)} refused every recipient: {replies}: {hint}", temporary)
+    return Diagnosis(f"{where(settings)} deferred {', '.join(error.addresses)}", retry=True)
+
+
+def recipient_refusal(address: str, code: int, text: str, settings: EmailSettings) -> str:
+    """What a refusal at RCPT means, for the record of that recipient."""
+    reply = one_line(f"{code} {text}")
+    if 400 <= code < 500:
+        return f"the server deferred {address} (temporary, {reply}): tried again later"
+    if is_size_reply(code, text):
+        return f"the server refused {address} ({reply}): too large: {size_advice(settings)}"
+    return f"the server refused {address} ({reply}): check recipients"
 
 
 def _network(error: BaseException, settings: EmailSettings) -> Diagnosis | None:

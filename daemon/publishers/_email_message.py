@@ -2,26 +2,28 @@
 
 Mail-to-post gateways read the subject as a title, the plain-text body as the caption and
 the attachment as the photo, so the message is plain and standard (RFC 5322, MIME, RFC 2047
-subjects, RFC 2231 file names). With `html: true` the text also comes as HTML, with the
+subjects, RFC 2231 file names with an ASCII fallback). With `html: true` the text also comes as HTML, with the
 image shown inline (`cid:`); the image is then sent once, as the inline part.
 """
 
 from __future__ import annotations
 
+import base64
 import html
 import string
+import unicodedata
 from collections.abc import Iterable
 from datetime import datetime
 from email import encoders
 from email.charset import QP, Charset
-from email.header import Header
 from email.message import Message
 from email.mime.base import MIMEBase
 from email.mime.multipart import MIMEMultipart
 from email.mime.nonmultipart import MIMENonMultipart
 from email.policy import compat32
-from email.utils import format_datetime, formataddr, make_msgid, parseaddr
+from email.utils import format_datetime, formataddr, make_msgid, parseaddr, quote
 from typing import TYPE_CHECKING
+from urllib.parse import quote as url_quote
 
 if TYPE_CHECKING:
     from daemon.publishers._email_image import Attachment
@@ -30,6 +32,12 @@ if TYPE_CHECKING:
 SUBJECT_FIELDS = frozenset({"title", "stem", "date"})
 BODY_FIELDS = frozenset({"caption", "title", "stem", "date"})
 TITLE_LIMIT = 78  # characters; RFC 5322's recommended line length
+LINE_LIMIT = 78  # RFC 5322's recommended line length, for headers dropcast folds itself
+ENCODED_WORD_LIMIT = 75  # RFC 2047: the longest encoded word
+ENCODED_LINE_LIMIT = 76  # RFC 2047: the longest line holding an encoded word
+_RFC2231_CHARSET = "utf-8''"  # charset, then an empty language
+_PIECE_LIMIT = 54  # characters of a file name's RFC 2231 piece: with its name, under 78
+_FALLBACK_LIMIT = 60  # characters of the ASCII file name, when it would not fit a line
 ELLIPSIS = "…"
 
 # The standard library's classic MIME classes: a few times faster than EmailMessage, which
@@ -86,9 +94,15 @@ def cut_on_word(text: str, limit: int) -> str:
 
 
 def build_message(
-    settings: EmailSettings, stem: str, caption: str, attachment: Attachment, now: datetime
+    settings: EmailSettings,
+    stem: str,
+    caption: str,
+    attachment: Attachment,
+    now: datetime,
+    message_id: str | None = None,
 ) -> Message:
-    """The message for one post, sent at `now` (an aware local time)."""
+    """The message for one post, sent at `now` (an aware local time), with `message_id`
+    (a new one if None)."""
     fields = {"title": title_of(caption, stem), "stem": stem, "date": now.date().isoformat()}
     body = (
         caption
@@ -101,7 +115,7 @@ def build_message(
     else:
         message = MIMEMultipart("mixed", _subparts=[_text(body), _image(attachment, "attachment")])
     message["Date"] = format_datetime(now)
-    message["Message-ID"] = make_msgid("dropcast", domain=domain)
+    message["Message-ID"] = message_id or make_msgid("dropcast", domain=domain)
     message["From"] = _address(settings.sender)
     message["To"] = ", ".join(_address(recipient) for recipient in settings.recipients)
     message["Subject"] = _subject(" ".join(settings.subject.format_map(fields).split()))
@@ -137,12 +151,58 @@ def _image(attachment: Attachment, disposition: str) -> MIMEBase:
     part = MIMEBase(attachment.maintype, attachment.subtype)
     part.set_payload(attachment.data)
     encoders.encode_base64(part)
-    name = attachment.filename
-    # RFC 2231 (`filename*=utf-8''...`) only where the name is not plain ASCII.
-    part.add_header(
-        "Content-Disposition", disposition, filename=name if name.isascii() else ("utf-8", "", name)
-    )
+    part["Content-Disposition"] = content_disposition(disposition, attachment.filename)
     return part
+
+
+def content_disposition(disposition: str, name: str) -> str:
+    """The Content-Disposition value naming the file, folded, each line at most 78 characters.
+
+    A plain ASCII name that fits on a line goes as `filename="..."`. Any other goes as RFC
+    2231 `filename*=utf-8''...` (in pieces if long), beside an ASCII `filename="..."` for
+    readers that know only that one (RFC 6266 asks readers to prefer `filename*`).
+    """
+    plain = f'filename="{quote(name)}"'
+    if name.isascii() and len(plain) + len(" ;") <= LINE_LIMIT:
+        return f"{disposition};\n {plain}"
+    fallback = _ascii_name(name)
+    if len(f' filename="{quote(fallback)}";') > LINE_LIMIT:
+        # On a line of its own, unfolded: a fold inside the quotes could become a newline.
+        stem, dot, suffix = fallback.replace(" ", "_").rpartition(".")
+        suffix = f"{dot}{suffix}" if stem else ""
+        fallback = (stem or suffix)[: _FALLBACK_LIMIT - len(suffix)] + suffix
+    pieces = _pieces(url_quote(name, safe=""), _PIECE_LIMIT)
+    if len(pieces) == 1:
+        extended = [f"filename*={_RFC2231_CHARSET}{pieces[0]}"]
+    else:
+        extended = [
+            f"filename*{number}*={_RFC2231_CHARSET if number == 0 else ''}{piece}"
+            for number, piece in enumerate(pieces)
+        ]
+    return ";\n ".join([disposition, f'filename="{quote(fallback)}"', *extended])
+
+
+def _ascii_name(name: str) -> str:
+    """`name` in printable ASCII: accents dropped (é → e), any other character `_`."""
+    decomposed = unicodedata.normalize("NFKD", name)
+    return "".join(
+        char if char.isascii() and char.isprintable() else "_"
+        for char in decomposed
+        if not unicodedata.combining(char)
+    )
+
+
+def _pieces(encoded: str, limit: int) -> list[str]:
+    """`encoded` (percent-encoded) cut into pieces of at most `limit`, never inside a `%XX`."""
+    pieces, current, at = [], "", 0
+    while at < len(encoded):
+        step = 3 if encoded[at] == "%" else 1
+        if current and len(current) + step > limit:
+            pieces.append(current)
+            current = ""
+        current += encoded[at : at + step]
+        at += step
+    return [*pieces, current]
 
 
 def _address(address: str) -> str:
@@ -152,8 +212,28 @@ def _address(address: str) -> str:
 
 
 def _subject(text: str) -> str:
-    """`text` as the Subject header: RFC 2047-encoded (and folded) where it is not ASCII."""
-    return text if text.isascii() else Header(text, "utf-8", header_name="Subject").encode()
+    """`text` as the Subject header: RFC 2047-encoded and folded where it is not ASCII.
+
+    Each encoded word holds whole characters and is at most 75 characters long, each line
+    at most 76 (RFC 2047, section 2): the standard library's `Header` makes 76-character
+    words. Decoders drop the folds between encoded words, so no space is added.
+    """
+    if text.isascii():
+        return text
+    words: list[str] = []
+    chunk, room = "", ENCODED_LINE_LIMIT - len("Subject: ")
+    for char in text:
+        if chunk and len(_encoded_word(chunk + char)) > room:
+            words.append(_encoded_word(chunk))
+            chunk, room = char, min(ENCODED_WORD_LIMIT, ENCODED_LINE_LIMIT - 1)
+        else:
+            chunk += char
+    words.append(_encoded_word(chunk))
+    return "\n ".join(words)
+
+
+def _encoded_word(text: str) -> str:
+    return f"=?utf-8?b?{base64.b64encode(text.encode()).decode('ascii')}?="
 
 
 def _domain_of(address: str) -> str:

@@ -1,5 +1,9 @@
 """SMTP conversations for the e-mail platform: connect, secure, log in, send, quit.
 
+A mail transaction is driven step by step (MAIL, each RCPT, DATA, the message) so the
+caller knows which recipients the server took, and whether a failure came before the
+message could have been delivered (safe to try again) or after (`AnswerLostError`).
+
 `SmtpSession` wraps an aiosmtplib client (imported only when a session is made). Its
 errors are aiosmtplib's, ssl's and `EmailSetupError`; `_email_errors.diagnose` says what
 they mean. `SessionPool` passes an open session from one post to the next while several
@@ -11,29 +15,57 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ssl
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from email.utils import parseaddr
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import anyio
 
-from daemon.publishers._email_errors import CaFileError, EmailSetupError, one_line, where
+from daemon.publishers._email_errors import (
+    AnswerLostError,
+    CaFileError,
+    EmailSetupError,
+    LoginRefusedError,
+    MessageTooLargeError,
+    is_size_reply,
+    one_line,
+    where,
+)
 
 if TYPE_CHECKING:
     from daemon.publishers.email import EmailSettings
 
 QUIT_TIMEOUT = 5.0  # seconds to wait for the answer to QUIT
 CLOSE_WAIT = 1.0  # seconds to wait for a closed connection's socket to be released
+SMTP_COMPLETED = 250
+SMTP_START_INPUT = 354
+
+
+@dataclass(frozen=True)
+class Reply:
+    """One SMTP reply: its code and its text."""
+
+    code: int
+    text: str
+
+    @property
+    def temporary(self) -> bool:
+        return 400 <= self.code < 500
+
+    def __str__(self) -> str:
+        return one_line(f"{self.code} {self.text}")
 
 
 @dataclass(frozen=True)
 class Delivery:
-    """Who the server accepted the message for, and who it refused (address → its reply)."""
+    """Who the server took the message for, and who it refused at RCPT (address → reply)."""
 
     accepted: tuple[str, ...]
-    refused: Mapping[str, str]
+    refused: Mapping[str, Reply]
+
+
+BeforeData = Callable[[tuple[str, ...]], Awaitable[None]]
 
 
 class SmtpSession:
@@ -61,13 +93,26 @@ class SmtpSession:
             await self._login(self.settings.username, self.settings.password.get_secret_value())
         return self._describe()
 
-    async def send(self, payload: bytes) -> Delivery:
-        addresses = [parseaddr(recipient)[1] for recipient in self.settings.recipients]
-        refused, _ = await self._client.sendmail(self.settings.sender_address, addresses, payload)
-        return Delivery(
-            accepted=tuple(address for address in addresses if address not in refused),
-            refused={address: one_line(str(reply)) for address, reply in refused.items()},
-        )
+    async def send(
+        self, payload: bytes, recipients: Sequence[str], before_data: BeforeData
+    ) -> Delivery:
+        """One mail transaction: MAIL, RCPT for each of `recipients`, then DATA.
+
+        A failure up to the DATA command leaves nothing delivered, so it may be retried.
+        `before_data` gets the accepted recipients right before DATA; once the message has
+        been sent, a missing answer is `AnswerLostError` (it may have been delivered).
+        """
+        from aiosmtplib.protocol import normalize_message_line_endings
+
+        payload = normalize_message_line_endings(payload)  # as sent, so as SIZE counts it
+        await self._greeted()
+        self._check_size(len(payload))
+        await self._mail(len(payload))
+        accepted, refused = await self._recipients(recipients)
+        if accepted:
+            await before_data(accepted)
+            await self._data(payload, accepted)
+        return Delivery(accepted, refused)
 
     async def still_open(self) -> bool:
         """Whether the server still answers on this connection (NOOP), to send on it again."""
@@ -107,13 +152,106 @@ class SmtpSession:
         await self._client.starttls()
 
     async def _login(self, username: str, password: str) -> None:
+        """Log in with one mechanism, the strongest both sides know (aiosmtplib's order).
+
+        Never a second one after a refusal: each failed login counts against the account
+        (fail2ban and the like), and a wrong password is as wrong in any mechanism.
+        """
+        import aiosmtplib
+
         await self._client.ehlo()
         if not self._client.supports_extension("auth"):
             raise EmailSetupError(
                 f"{where(self.settings)} does not offer a login (AUTH) on this connection: "
                 "use security: starttls or tls, or leave out username and password"
             )
-        await self._client.login(username, password)
+        usable = self._client.supported_auth_methods
+        if not usable:
+            offered = " ".join(self._client.server_auth_methods).upper()
+            raise EmailSetupError(
+                f"{where(self.settings)} offers only AUTH {offered}; dropcast logs in with "
+                "CRAM-MD5, PLAIN or LOGIN"
+            )
+        mechanism = usable[0]
+        authenticate = {
+            "cram-md5": self._client.auth_crammd5,
+            "plain": self._client.auth_plain,
+            "login": self._client.auth_login,
+        }[mechanism]
+        try:
+            await authenticate(username, password)
+        except aiosmtplib.SMTPAuthenticationError as error:
+            raise LoginRefusedError(error.code, error.message, mechanism.upper()) from None
+
+    async def _greeted(self) -> None:
+        """EHLO (HELO if refused) unless done: the server's SIZE is known only after it."""
+        import aiosmtplib
+
+        if not self._client.is_ehlo_or_helo_needed:
+            return
+        try:
+            await self._client.ehlo()
+        except aiosmtplib.SMTPHeloError:
+            await self._client.helo()
+
+    def _check_size(self, size: int) -> None:
+        """Refuse at once a message larger than the server's SIZE: nothing is sent."""
+        limit = _size_limit(self._client.esmtp_extensions.get("size"))
+        if limit is not None and size > limit:
+            raise MessageTooLargeError(size, limit)
+
+    async def _mail(self, size: int) -> None:
+        import aiosmtplib
+
+        options = [f"SIZE={size}"] if self._client.supports_extension("size") else []
+        try:
+            await self._client.mail(self.settings.sender_address, options=options)
+        except aiosmtplib.SMTPSenderRefused as error:
+            if is_size_reply(error.code, error.message):
+                reply = one_line(f"{error.code} {error.message}")
+                raise MessageTooLargeError(size, None, reply) from error
+            raise
+
+    async def _recipients(
+        self, recipients: Sequence[str]
+    ) -> tuple[tuple[str, ...], dict[str, Reply]]:
+        import aiosmtplib
+
+        accepted: list[str] = []
+        refused: dict[str, Reply] = {}
+        for address in recipients:
+            try:
+                await self._client.rcpt(address)
+            except aiosmtplib.SMTPRecipientRefused as error:
+                refused[address] = Reply(error.code, error.message)
+            else:
+                accepted.append(address)
+        return tuple(accepted), refused
+
+    async def _data(self, payload: bytes, accepted: tuple[str, ...]) -> None:
+        """DATA, then the message; by hand, to tell a lost DATA from a lost answer to it."""
+        import aiosmtplib
+        from aiosmtplib.protocol import PERIOD_REGEX
+
+        start = await self._client.execute_command(b"DATA")
+        if start.code != SMTP_START_INPUT:
+            raise aiosmtplib.SMTPDataError(start.code, start.message)
+        protocol = self._client.protocol
+        if protocol is None:
+            raise aiosmtplib.SMTPServerDisconnected("Connection lost before the message")
+        try:
+            protocol.write(PERIOD_REGEX.sub(b"..", payload) + b".\r\n")
+            reply = await protocol.read_response(timeout=self.settings.timeout)
+        except (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPTimeoutError, OSError) as error:
+            self._client.close()  # the conversation is out of step now
+            raise AnswerLostError(accepted, error) from error
+        if reply.code == SMTP_COMPLETED:
+            return
+        if is_size_reply(reply.code, reply.message):
+            raise MessageTooLargeError(
+                len(payload), None, one_line(f"{reply.code} {reply.message}")
+            )
+        raise aiosmtplib.SMTPDataError(reply.code, reply.message)
 
     def _describe(self) -> str:
         security = self.settings.security
@@ -156,10 +294,12 @@ class SessionPool:
                 with anyio.CancelScope(shield=True):  # say goodbye even when cancelled
                     await self._close_idle()
 
-    async def send(self, payload: bytes) -> Delivery:
+    async def send(
+        self, payload: bytes, recipients: Sequence[str], before_data: BeforeData
+    ) -> Delivery:
         session = await self._take()
         try:
-            delivery = await session.send(payload)
+            delivery = await session.send(payload, recipients, before_data)
         except BaseException:
             await self.end(session)
             raise
@@ -203,6 +343,13 @@ class SessionPool:
             await self.end(session)
         session, _ = await self.open()
         return session
+
+
+def _size_limit(advertised: str | None) -> int | None:
+    """The server's SIZE in bytes (RFC 1870: 0 or no number means no fixed limit)."""
+    if advertised is None or not advertised.strip().isdigit():
+        return None
+    return int(advertised) or None
 
 
 def make_tls_context(ca_file: Path | None) -> ssl.SSLContext:

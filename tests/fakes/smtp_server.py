@@ -2,8 +2,8 @@
 
 It speaks plain SMTP, STARTTLS or implicit TLS (with a certificate from a `trustme` CA),
 checks AUTH LOGIN / PLAIN against known users (a wrong password gets 535), and can
-misbehave on purpose: refuse some recipients, answer MAIL or DATA with a 4xx/5xx reply, or
-stall before answering. Every message it accepts is kept in `received`.
+misbehave on purpose: refuse some recipients, answer MAIL or DATA with a 4xx/5xx reply,
+stall before answering MAIL, or keep a message and answer it late. Every message it accepts is kept in `received`.
 """
 
 from __future__ import annotations
@@ -12,8 +12,9 @@ import asyncio
 import ssl
 from dataclasses import dataclass, field
 from email import policy
-from email.message import EmailMessage
+from email.message import EmailMessage, Message
 from email.parser import BytesParser
+from email.utils import collapse_rfc2231_value
 from types import TracebackType
 from typing import Any, Literal
 
@@ -44,6 +45,28 @@ class ReceivedMessage:
         return message
 
 
+def file_names(part: EmailMessage) -> tuple[str | None, str | None]:
+    """An attachment's plain `filename=` and its decoded RFC 2231 `filename*=`, as sent.
+
+    Python's own `get_filename()` prefers the plain one when both are there, and its
+    modern parser keeps only that one, so the raw header is read with the classic one.
+    """
+    classic = Message()
+    for name, value in part.raw_items():
+        if name.lower() == "content-disposition":
+            classic["Content-Disposition"] = value
+    plain: str | None = None
+    extended: str | None = None
+    for name, value in classic.get_params(header="content-disposition") or []:
+        if name != "filename":
+            continue
+        if isinstance(value, tuple):
+            extended = collapse_rfc2231_value(value)
+        else:
+            plain = value
+    return plain, extended
+
+
 @dataclass
 class Behaviour:
     """What the server does; tests set it before (or while) the client talks to it."""
@@ -54,6 +77,7 @@ class Behaviour:
     mail_replies: list[str] = field(default_factory=list)  # answers to MAIL, used up in order
     data_replies: list[str] = field(default_factory=list)  # answers to DATA, used up in order
     stall_seconds: float = 0.0  # wait before answering MAIL
+    answer_delay: float = 0.0  # keep the message, then wait this long before answering it
 
 
 class _Controller(Controller):
@@ -80,6 +104,7 @@ class FakeSMTPServer:
         certificate: trustme.LeafCert | None = None,
         mechanisms: frozenset[str] = MECHANISMS,
         behaviour: Behaviour | None = None,
+        size_limit: int = DATA_SIZE_LIMIT,  # advertised as SIZE
     ) -> None:
         if security != "none" and certificate is None:
             raise ValueError(f"security {security!r} needs a certificate")
@@ -95,7 +120,7 @@ class FakeSMTPServer:
             hostname="127.0.0.1",
             port=port,
             server_hostname="localhost",
-            data_size_limit=DATA_SIZE_LIMIT,
+            data_size_limit=size_limit,
             authenticator=self._authenticate,
             auth_exclude_mechanism=sorted(MECHANISMS - mechanisms),
             # aiosmtpd does not see implicit TLS as TLS for AUTH; _Handler enforces the login.
@@ -232,4 +257,5 @@ class _Handler:
                 and smtp.transport.get_extra_info("sslcontext") is not None,
             )
         )
+        await asyncio.sleep(behaviour.answer_delay)  # kept already: a late answer is no refusal
         return "250 2.0.0 Message accepted"
