@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -17,6 +17,7 @@ from PIL import Image
 from daemon.publishers.base import Registry
 from daemon.service import Daemon
 from tests.fakes import publishers as fake_publishers
+from tests.fakes.postfix import MailServer, start_mail_server
 
 TEST_PACKAGES = ("daemon.publishers", "tests.fakes.publishers")
 
@@ -32,6 +33,12 @@ def _fresh_fakes() -> None:
     fake_publishers.RECEIVED_AT.clear()
     fake_publishers.BARRIER.__init__()  # type: ignore[misc]
     fake_publishers.OCCUPANCY.__init__()  # type: ignore[misc]
+
+
+@pytest.fixture(scope="session")
+def mail_server() -> Iterator[MailServer]:
+    """A real Postfix with Dovecot SASL on 127.0.0.1 (tests/fakes/postfix.py), for the session."""
+    yield from start_mail_server()
 
 
 @pytest.fixture
