@@ -71,13 +71,20 @@ class MailServer:
     def messages(self, mailbox: str) -> list[EmailMessage]:
         """Every message delivered to `mailbox` (its local part), oldest first."""
         found: list[EmailMessage] = []
-        folder = self.folder / "mail" / mailbox
-        files = [*(folder / "new").glob("*"), *(folder / "cur").glob("*")]
-        for path in sorted(files, key=lambda p: p.stat().st_mtime_ns):
+        for path in self._files(mailbox):
             message = BytesParser(policy=policy.default).parsebytes(path.read_bytes())
             assert isinstance(message, EmailMessage)
             found.append(message)
         return found
+
+    def raw_messages(self, mailbox: str) -> list[str]:
+        """Every message delivered to `mailbox`, as stored (ASCII, LF line ends)."""
+        return [path.read_text(encoding="ascii") for path in self._files(mailbox)]
+
+    def _files(self, mailbox: str) -> list[Path]:
+        folder = self.folder / "mail" / mailbox
+        files = [*(folder / "new").glob("*"), *(folder / "cur").glob("*")]
+        return sorted(files, key=lambda path: path.stat().st_mtime_ns)
 
     def copies(self, mailbox: str, subject: str) -> int:
         """How many messages with this Subject `mailbox` got."""

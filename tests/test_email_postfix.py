@@ -1,0 +1,278 @@
+"""The e-mail platform against a real Postfix (with Dovecot SASL): copies counted in Maildirs.
+
+Each test uses its own subject, so the session's one server keeps tests apart.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import uuid
+from email.message import EmailMessage
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PIL import Image
+
+from daemon.publishers.base import PublisherContext, Registry
+from daemon.publishers.email import EmailPublisher, EmailSettings
+from daemon.retry import RetryPolicy
+from tests.conftest import make_image, running_daemon, wait_for, write_config, write_post
+from tests.fakes.postfix import PASSWORD, SIZE_LIMIT, SLOW_SECONDS, USER, MailServer
+from tests.fakes.smtp_server import file_names
+from tests.test_email import make_post
+
+FAST_RETRIES = RetryPolicy(max_retries=2, base_delay=0.01, max_delay=0.02)
+
+
+def unique(words: str) -> str:
+    return f"{words} {uuid.uuid4().hex[:8]}"
+
+
+def section(server: MailServer, port: str, **settings: Any) -> dict[str, Any]:
+    values: dict[str, Any] = {
+        "enabled": True,
+        "host": "127.0.0.1",
+        "port": server.ports[port],
+        "security": "none",
+        "sender": USER,
+        "recipients": ["post@example.com"],
+        "timeout": 10,
+        **settings,
+    }
+    return values
+
+
+def publisher(server: MailServer, port: str, tmp_path: Path, **settings: Any) -> EmailPublisher:
+    values = section(server, port, **settings)
+    context = PublisherContext(state_dir=tmp_path / "state")
+    return EmailPublisher(EmailSettings.model_validate(values), context, retry_policy=FAST_RETRIES)
+
+
+def dropcast(config: Path, *arguments: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "daemon", "--config", str(config), *arguments],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def record_of(folder: Path, stem: str) -> dict[str, Any]:
+    [path] = folder.rglob(f"{stem}.result.json")
+    result: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return result
+
+
+@pytest.mark.timeout(120)
+async def test_post_level_retries_never_mail_the_accepting_recipient_twice(
+    mail_server: MailServer, tmp_path: Path
+) -> None:
+    """With one recipient deferred (452) and one refused (550), three attempts of the daemon
+    deliver exactly one copy to the recipient Postfix took."""
+    caption = unique("Retried post")
+    recipients = ["post@example.com", "full@example.com", "gone@example.com"]
+    platforms = {"email": section(mail_server, "plain", recipients=recipients)}
+    config = write_config(tmp_path, platforms, max_attempts=3, retry_delays=[0.2])
+    async with running_daemon(config, _registry()):
+        write_post(tmp_path / "inbox", "retried", caption)
+        await wait_for(
+            lambda: list((tmp_path / "failed").rglob("retried.result.json")),
+            within=100,
+            what="the post to fail three times",
+        )
+    mail_server.settled()
+    assert mail_server.copies("post", caption) == 1
+    record = record_of(tmp_path / "failed", "retried")
+    assert record["attempts"] == 3
+    error = record["platforms"]["email"]["error"]
+    assert "deferred full@example.com (temporary, 452 4.2.2" in error
+    assert "refused gone@example.com (550 5.1.1" in error
+    assert "the message went to post@example.com" in error
+    assert mail_server.copies("full", caption) == 0
+
+
+@pytest.mark.timeout(120)
+async def test_dropcast_retry_never_mails_the_accepting_recipient_twice(
+    mail_server: MailServer, tmp_path: Path
+) -> None:
+    """A partial post retried twice with `dropcast retry` tries only the refused recipient."""
+    caption = unique("Partial post")
+    platforms = {
+        "email": section(mail_server, "plain", recipients=["post@example.com", "gone@example.com"]),
+        "preview": {"enabled": True, "folder": "preview"},
+    }
+    config = write_config(tmp_path, platforms)
+    async with running_daemon(config, _registry()):
+        write_post(tmp_path / "inbox", "partial", caption)
+        await wait_for(
+            lambda: list((tmp_path / "archive").rglob("partial.result.json")),
+            within=30,
+            what="the partial post in the archive",
+        )
+    for _ in range(2):
+        retried = dropcast(config, "retry", "partial")
+        assert retried.stdout.splitlines()[-1] == "partial: partial (email: failed)", retried.stderr
+    mail_server.settled()
+    assert mail_server.copies("post", caption) == 1
+    assert mail_server.copies("gone", caption) == 0
+
+
+@pytest.mark.timeout(120)
+async def test_a_lost_answer_after_the_data_is_one_copy_recorded_unknown(
+    mail_server: MailServer, tmp_path: Path
+) -> None:
+    """Postfix answers the end of the data after dropcast's timeout: one copy arrives, the
+    record and `dropcast status` say unknown, and only `dropcast retry` sends it again."""
+    caption = unique("Slow server")
+    platforms = {"email": section(mail_server, "slow", timeout=SLOW_SECONDS / 3)}
+    config = write_config(tmp_path, platforms, max_attempts=3, retry_delays=[0.2])
+    async with running_daemon(config, _registry()):
+        write_post(tmp_path / "inbox", "slow", caption)
+        await wait_for(
+            lambda: list((tmp_path / "archive").rglob("slow.result.json")),
+            within=60,
+            what="the post in the archive",
+        )
+    mail_server.settled()
+    assert mail_server.copies("post", caption) == 1
+    email = record_of(tmp_path / "archive", "slow")["platforms"]["email"]
+    assert email["state"] == "unknown"
+    assert "after the whole message was sent to post@example.com" in email["error"]
+    status = json.loads(dropcast(config, "status", "--json").stdout)
+    assert status[0]["platforms"]["email"]["state"] == "unknown"
+    retried = dropcast(config, "retry", "slow")  # the owner's word: send it again
+    assert "sending again to post@example.com" in retried.stdout  # and it says so
+    assert retried.stdout.splitlines()[-1] == "slow: partial (email: unknown)", retried.stderr
+    mail_server.settled()
+    assert mail_server.copies("post", caption) == 2
+
+
+async def test_a_message_over_the_size_limit_gets_the_size_advice(
+    mail_server: MailServer, tmp_path: Path
+) -> None:
+    """Over Postfix's message_size_limit (its SIZE) the post is refused with what to lower;
+    lowering max_attachment_mb as advised gets it through."""
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    big = make_image(inbox / "big.png", size=(200, 200), image_format="PNG")
+    _noise(big)
+    caption = unique("Big picture")
+    post = make_post(inbox, "big", caption, image=big)
+    refused = await publisher(mail_server, "small", tmp_path).publish(post)
+    assert not refused.ok
+    assert refused.attempts == 1
+    assert refused.error is not None
+    assert f"it takes at most {SIZE_LIMIT:,} bytes" in refused.error
+    assert "lower max_attachment_mb (now 20;" in refused.error
+    assert "check sender" not in refused.error
+    fitted = await publisher(mail_server, "small", tmp_path, max_attachment_mb=0.02).publish(post)
+    assert fitted.ok, fitted.error
+    mail_server.settled()
+    assert mail_server.copies("post", caption) == 1
+
+
+async def test_a_wrong_password_is_one_auth_attempt(
+    mail_server: MailServer, tmp_path: Path
+) -> None:
+    """A wrong password costs one failed AUTH in Postfix's log (CRAM-MD5, the strongest
+    offered), and is not retried; the right one logs in and delivers over STARTTLS."""
+    before = len(mail_server.log())
+    wrong = publisher(
+        mail_server,
+        "submission",
+        tmp_path,
+        security="starttls",
+        ca_file=str(mail_server.ca_file),
+        username=USER,
+        password="not-the-password",
+    )
+    caption = unique("Login")
+    result = await wrong.publish(make_post(tmp_path / "inbox", "login", caption))
+    failures = re.findall(r"SASL (\S+) authentication failed", mail_server.log()[before:])
+    assert failures == ["CRAM-MD5"]
+    assert not result.ok
+    assert result.attempts == 1
+    assert result.error is not None
+    assert "refused the login of me@example.com with AUTH CRAM-MD5 (535 5.7.8" in result.error
+    right = publisher(
+        mail_server,
+        "submission",
+        tmp_path,
+        security="starttls",
+        ca_file=str(mail_server.ca_file),
+        username=USER,
+        password=PASSWORD,
+    )
+    sent = await right.publish(make_post(tmp_path / "inbox", "login", caption))
+    assert sent.ok, sent.error
+    mail_server.settled()
+    assert mail_server.copies("post", caption) == 1
+    assert "sasl_method=CRAM-MD5, sasl_username=me@example.com" in mail_server.log()[before:]
+
+
+async def test_implicit_tls_and_an_untrusted_certificate(
+    mail_server: MailServer, tmp_path: Path
+) -> None:
+    """Implicit TLS with a login delivers; STARTTLS to a certificate from an unknown CA is
+    refused at once, pointing to ca_file, with nothing delivered."""
+    caption = unique("TLS")
+    implicit = publisher(
+        mail_server,
+        "tls",
+        tmp_path,
+        security="tls",
+        ca_file=str(mail_server.ca_file),
+        username=USER,
+        password=PASSWORD,
+    )
+    assert (await implicit.publish(make_post(tmp_path / "inbox", "tls", caption))).ok
+    untrusted = publisher(
+        mail_server, "untrusted", tmp_path, security="starttls", ca_file=str(mail_server.ca_file)
+    )
+    result = await untrusted.publish(make_post(tmp_path / "inbox", "tls", caption))
+    assert not result.ok
+    assert result.attempts == 1
+    assert result.error is not None
+    assert "could not be verified" in result.error
+    mail_server.settled()
+    assert mail_server.copies("post", caption) == 1
+
+
+async def test_delivered_headers_are_rfc_conformant(
+    mail_server: MailServer, tmp_path: Path
+) -> None:
+    """As delivered: encoded words of at most 75 characters on lines of at most 76, and the
+    file name both as an ASCII filename= and as RFC 2231 filename*=."""
+    caption = unique("Été à Zürich 🌅 — 夕焼け, a long evening walk by the lake")
+    post = make_post(tmp_path / "inbox", "Sommer 夕焼け am See", caption)
+    result = await publisher(mail_server, "plain", tmp_path).publish(post)
+    assert result.ok, result.error
+    assert result.remote_id is not None
+    mail_server.settled()
+    [message] = [m for m in mail_server.messages("post") if m["Subject"] == caption]
+    [raw] = [raw for raw in mail_server.raw_messages("post") if result.remote_id in raw]
+    header = raw.split("\n\n")[0]
+    words = re.findall(r"=\?[^?]+\?[bBqQ]\?[^?]*\?=", header)
+    assert words
+    assert max(len(word) for word in words) <= 75
+    assert max(len(line) for line in header.splitlines() if "=?" in line) <= 76
+    [part] = list(message.iter_attachments())
+    assert isinstance(part, EmailMessage)
+    assert file_names(part) == ("Sommer ___ am See.jpg", "Sommer 夕焼け am See.jpg")
+
+
+def _noise(path: Path) -> None:
+    """Overwrite the image with noise, which does not compress: about 120 KB as PNG."""
+    Image.frombytes("RGB", (200, 200), os.urandom(200 * 200 * 3)).save(path, "PNG")
+
+
+def _registry() -> Registry:
+    return Registry.discover(
+        packages=("daemon.publishers", "tests.fakes.publishers"), entry_point_group=None
+    )
