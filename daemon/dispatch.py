@@ -38,13 +38,19 @@ log = structlog.get_logger("dropcast.post")
 
 # After a failed filing (a full disk, say), when to try again: space does not free itself at once.
 FILING_RETRY_SECONDS = 60.0
+RETRY_JITTER = 0.2  # a post-level backoff is its configured delay ± 20 %
 
 
 @dataclass(frozen=True)
 class Later:
-    """The post stays in the inbox and is due again at `at` (wall-clock seconds)."""
+    """The post stays in the inbox and is due again at `at`, on the event loop's monotonic
+    clock: a step of the wall clock moves no wait."""
 
     at: float
+
+
+def later(seconds: float) -> Later:
+    return Later(anyio.current_time() + seconds)
 
 
 class PostHandler:
@@ -53,6 +59,8 @@ class PostHandler:
     def __init__(self, ledger: AsyncLedger) -> None:
         self.ledger = ledger
         self._reserved: set[Path] = set()  # archive names planned for posts not yet filed
+        # When each post waiting out a backoff is due, on the monotonic clock, by ledger id.
+        self._due: dict[int, float] = {}
         self._planning = anyio.Lock()
 
     async def handle(self, candidate: Candidate, lease: Lease) -> Outcome | Later:
@@ -64,14 +72,15 @@ class PostHandler:
             return await self._reject(candidate, lease, str(error))
         except OSError as error:  # unreadable now (permissions, vanished): perhaps not later
             log.error("post.unreadable", file=error.filename, error=error.strerror)
-            return Later(time.time() + rescan)
+            return later(rescan)
         admission = await self.ledger.run(Ledger.admit, post.identity, post.stem, list(post.files))
         row = admission.row
         post = replace(post, ledger_id=row.id)  # keys its per-destination progress
         if row.decided:  # a crash came between deciding and filing: finish the filing
             return await self.finish_filing(row)
-        if row.next_attempt_at is not None and row.next_attempt_at > time.time():
-            return Later(row.next_attempt_at)
+        wait = self._backoff_left(row, lease.config.core.retry_delays)
+        if wait > 0:
+            return later(wait)
         if not lease.config.core.allow_duplicates:
             earlier = await self._earlier_copy(row, admission.same_content)
             if isinstance(earlier, Later):
@@ -84,10 +93,22 @@ class PostHandler:
             return await self._reject(candidate, lease, str(error), row)
         if not publishers:
             log.warning("post.waiting", reason="no platform is enabled in the config")
-            return Later(time.time() + rescan)
+            return later(rescan)
         deliveries = await self._deliver(post, row, admission.deliveries, publishers, lease)
         outcome = Outcome.of(deliveries.get(name) for name in publishers)
         return await self._conclude(row, outcome, deliveries, lease, candidate)
+
+    def _backoff_left(self, row: PostRow, delays: tuple[float, ...]) -> float:
+        """Seconds until the post may be tried again. While dropcast runs it is measured on
+        the monotonic clock; after a restart the ledger's wall-clock time tells, capped at
+        the longest configured delay, so a clock stepped back delays nothing by the step."""
+        if row.id not in self._due:
+            if row.next_attempt_at is None:
+                return 0.0
+            wall = row.next_attempt_at - time.time()
+            wait = min(wall, max(delays) * (1 + RETRY_JITTER))
+            self._due[row.id] = anyio.current_time() + wait  # from now on, monotonic
+        return self._due[row.id] - anyio.current_time()
 
     async def _earlier_copy(
         self, row: PostRow, same_content: list[tuple[PostRow, bool]]
@@ -98,7 +119,7 @@ class PostHandler:
                 _any_exists, other.files
             )
             if on_its_way and (delivered or other.id < row.id):
-                return Later(time.time() + 5)  # two copies at once: let the first one finish
+                return later(5)  # two copies at once: let the first one finish
             if delivered:
                 return other
         return None
@@ -145,7 +166,7 @@ class PostHandler:
             record_path = await anyio.to_thread.run_sync(carry_out, filing, record)
         except OSError as error:
             log.error("post.filing_failed", error=str(error), destination=str(filing.destination))
-            return Later(time.time() + FILING_RETRY_SECONDS)
+            return later(FILING_RETRY_SECONDS)
         await self.ledger.run(Ledger.filed, row.id, record_path)
         self._reserved.difference_update(filing.targets)
         _log_summary(row, deliveries, filing.destination)
@@ -271,8 +292,10 @@ class PostHandler:
         core = lease.config.core
         attempts = row.attempts + 1
         if outcome is Outcome.FAILED and attempts < core.max_attempts:
-            next_at = time.time() + retry_delay(core.retry_delays, attempts)
+            delay = retry_delay(core.retry_delays, attempts)
+            next_at = time.time() + delay  # for the ledger: it outlives this process
             row = await self.ledger.run(Ledger.record_attempt, row.id, next_at)
+            self._due[row.id] = anyio.current_time() + delay
             log.warning(
                 "post.failed",
                 outcome=str(outcome),
@@ -281,7 +304,7 @@ class PostHandler:
                 .astimezone()
                 .isoformat(timespec="seconds"),
             )
-            return Later(next_at)
+            return Later(self._due[row.id])
         destination = core.failed if outcome is Outcome.FAILED else archive_day(core.archive)
         return await self._decide_and_file(
             row, outcome, destination, attempted=True, deliveries=deliveries, seen=candidate
@@ -321,6 +344,7 @@ class PostHandler:
 
         With `seen` (the post as it was read), files that changed since stay in the inbox.
         """
+        self._due.pop(row.id, None)  # no more backoff: it is being filed
         async with self._planning:  # names are chosen and reserved one post at a time
             filing, changed = await anyio.to_thread.run_sync(
                 _plan_unchanged, row, seen, destination, frozenset(self._reserved)
@@ -419,7 +443,7 @@ def _changed_since_seen(candidate: Candidate) -> list[Path]:
 def retry_delay(delays: tuple[float, ...], attempt: int) -> float:
     """The wait after failed attempt number `attempt`, with ±20 % jitter."""
     base = delays[min(attempt, len(delays)) - 1]
-    return base * random.uniform(0.8, 1.2)  # noqa: S311 - jitter, not cryptography
+    return base * random.uniform(1 - RETRY_JITTER, 1 + RETRY_JITTER)  # noqa: S311 - jitter, not cryptography
 
 
 def select_publishers(post: Post, lease: Lease) -> dict[str, AnyPublisher]:

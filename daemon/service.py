@@ -6,7 +6,6 @@ watcher ──batches──▶ sweep (reload config, list inbox, settle) ──p
 from __future__ import annotations
 
 import signal
-import time
 from collections.abc import Mapping
 from contextlib import aclosing
 from dataclasses import replace
@@ -230,7 +229,7 @@ class Daemon:
                     with structlog.contextvars.bound_contextvars(post=candidate.stem):
                         result = await self._handler.handle(candidate, lease)
             if isinstance(result, Later):
-                retry_at = anyio.current_time() + max(0.0, result.at - time.time())
+                retry_at = result.at
         except Exception:  # a bug handling one post must not take the daemon down
             # Not retried on its own: it may have been published already. A restart retries it.
             log.exception("post.crashed", post=candidate.stem)

@@ -1,0 +1,71 @@
+"""A wall clock stepped back (NTP at boot, a dead RTC battery) delays no retry by the step.
+
+dropcast runs as a process under libfaketime (Debian's `faketime`), whose wall clock the test
+moves while it runs; the monotonic clock is left alone, as the kernel's is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.test_crash import Dropcast, drop, wait_until
+
+# Debian puts it under the architecture's triplet (x86_64-linux-gnu, aarch64-linux-gnu, ...).
+LIBFAKETIME = next(Path("/usr/lib").glob("*/faketime/libfaketimeMT.so.1"), Path("libfaketime"))
+
+
+@pytest.fixture
+def stepped(tmp_path: Path) -> Iterator[tuple[Dropcast, Path]]:
+    """A dropcast whose wall clock is the offset in the returned file (`+0` at first)."""
+    if not LIBFAKETIME.exists():
+        pytest.skip(f"libfaketime is not installed ({LIBFAKETIME}): apt-get install faketime")
+    offset = tmp_path / "clock-offset"
+    offset.write_text("+0\n")
+    runner = Dropcast(tmp_path)
+    runner.environ.update(
+        LD_PRELOAD=str(LIBFAKETIME),
+        FAKETIME_TIMESTAMP_FILE=str(offset),
+        FAKETIME_NO_CACHE="1",
+        FAKETIME_DONT_FAKE_MONOTONIC="1",
+    )
+    config = runner.configure(gate={"fail": True})
+    settings = yaml.safe_load(config.read_text(encoding="utf-8"))
+    # Long enough that the step surely comes while the post waits; rescans keep looking.
+    settings.update(retry_delays=[3], max_attempts=3)
+    config.write_text(yaml.safe_dump(settings), encoding="utf-8")
+    yield runner, offset
+    runner.stop()
+
+
+def _back_a_day(offset: Path) -> None:
+    offset.write_text("-1d\n")
+
+
+def test_a_backward_step_while_waiting_delays_the_retry_by_nothing(
+    stepped: tuple[Dropcast, Path],
+) -> None:
+    """The clock goes back a day after the first attempt failed: the retry comes on time."""
+    dropcast, offset = stepped
+    dropcast.start()
+    drop(dropcast.inbox, "late")
+    wait_until(lambda: dropcast.received("gate") == ["late"], "the first attempt")
+    _back_a_day(offset)
+    wait_until(lambda: len(dropcast.received("gate")) == 2, "the retry", within=30)
+
+
+def test_after_a_restart_a_wait_is_capped_at_the_configured_delay(
+    stepped: tuple[Dropcast, Path],
+) -> None:
+    """Restarted with the clock a day behind, the post waits at most its delay, not a day."""
+    dropcast, offset = stepped
+    dropcast.start()
+    drop(dropcast.inbox, "late")
+    wait_until(lambda: dropcast.received("gate") == ["late"], "the first attempt")
+    dropcast.stop()
+    _back_a_day(offset)
+    dropcast.start()
+    wait_until(lambda: len(dropcast.received("gate")) == 2, "the retry", within=30)
