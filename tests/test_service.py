@@ -12,9 +12,12 @@ from tests.conftest import running_daemon, write_config
 
 
 async def test_an_idle_daemon_stops_at_once(tmp_path: Path, registry: Registry) -> None:
-    """With nothing in flight, `stop` ends `run` within about one step of the watcher."""
-    config = write_config(tmp_path)
+    """With nothing in flight, `stop` ends `run` without waiting for an event or a rescan."""
+    config = write_config(tmp_path, rescan_seconds=600)
     async with running_daemon(config, registry):
         await anyio.sleep(0.5)  # the watcher's thread is now waiting for events
         stopped_at = time.monotonic()
-    assert time.monotonic() - stopped_at < 0.5
+    # A watcher that ignored the stop would hold `run` until the next rescan (600 s). How
+    # soon it stops (about 0.1 s) is the benchmarks' business: here a loaded CI machine
+    # must not fail it.
+    assert time.monotonic() - stopped_at < 10
