@@ -20,6 +20,7 @@ from daemon.post import Post
 from daemon.publishers.base import Publisher, PublishResult
 from daemon.secrets import REDACTOR
 from daemon.settings import PlatformSettings
+from daemon.stalls import STORAGE_ERRORS
 
 log = structlog.get_logger("dropcast.orchestrator")
 
@@ -123,8 +124,12 @@ async def _in_doubt(
     Those destinations are marked unknown too: their answer will never come now.
     """
     destinations = publisher.context.progress.for_post(post, publisher.platform_name)
-    with anyio.CancelScope(shield=True):
-        lost = await destinations.settle_pending(f"no answer: {result.error}")
+    try:
+        with anyio.CancelScope(shield=True):
+            lost = await destinations.settle_pending(f"no answer: {result.error}")
+    except STORAGE_ERRORS:  # the ledger cannot tell what is on its way: assume the worst
+        log.exception("ledger.write_failed")
+        return replace(result, unknown=True)
     if not lost or result.unknown:
         return result
     return replace(

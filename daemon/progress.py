@@ -72,12 +72,13 @@ class Destinations(ABC):
 
     async def settle_pending(self, error: str) -> list[str]:
         """Every destination still `pending` becomes `unknown` (its answer will never come
-        now); returns their names."""
-        pending = [d.name for d in (await self.known()).values() if d.state == "pending"]
+        now); returns the names of all that are in doubt, those and the ones unknown before."""
+        known = (await self.known()).values()
+        pending = [d.name for d in known if d.state is DestinationState.PENDING]
         await self.mark(
             Destination(name, DestinationState.UNKNOWN, error=error) for name in pending
         )
-        return pending
+        return [d.name for d in known if d.in_doubt]
 
 
 class ProgressStore(ABC):
