@@ -9,9 +9,13 @@ A config string may hold references that are resolved when the config is loaded:
 
 from __future__ import annotations
 
+import base64
+import json
 import re
+import string
 from collections.abc import Iterable, Mapping
 from pathlib import Path
+from urllib.parse import quote, quote_plus
 
 REDACTED = "[redacted]"
 _REFERENCE = re.compile(r"\$\$\{|\$\{([^}]*)\}")
@@ -69,25 +73,100 @@ def _read_secret_file(path: Path, named_by: str) -> str:
 
 
 class Redactor:
-    """Replaces known secret values in text; the last line of defence for logs and records."""
+    """Replaces known secret values in text; the last line of defence for logs and records.
+
+    Each secret is hidden as written and in the forms it travels in: URL-encoded, escaped
+    for JSON or `repr()`, and in base64 (either alphabet, with or without padding) at any
+    position of a longer base64 text, as in AUTH PLAIN's `\\0user\\0password`. A base64
+    text holding a secret is hidden whole.
+    """
 
     def __init__(self) -> None:
         self._secrets: tuple[str, ...] = ()
+        self._forms: tuple[str, ...] = ()
+        self._base64: re.Pattern[str] | None = None
 
     def replace_secrets(self, secrets: Iterable[str]) -> None:
         """Make `secrets` the values to hide (longest first, so no fragment of one survives)."""
         unique = {secret for secret in secrets if secret}
         self._secrets = tuple(sorted(unique, key=len, reverse=True))
+        forms = {form for secret in self._secrets for form in _text_forms(secret)}
+        self._forms = tuple(sorted(forms, key=len, reverse=True))
+        cores = {core for secret in self._secrets for core in _base64_cores(secret)}
+        self._base64 = (
+            re.compile("|".join(map(re.escape, sorted(cores, key=len, reverse=True))))
+            if cores
+            else None
+        )
 
     def add_secrets(self, secrets: Iterable[str]) -> None:
         """Hide `secrets` too, keeping the ones already known."""
         self.replace_secrets((*self._secrets, *secrets))
 
     def redact(self, text: str) -> str:
-        for secret in self._secrets:
-            if secret in text:
-                text = text.replace(secret, REDACTED)
+        for form in self._forms:
+            if form in text:
+                text = text.replace(form, REDACTED)
+        if self._base64 is not None:
+            text = _hide_base64(text, self._base64)
         return text
+
+
+# A secret's base64 characters that depend on its bits alone need at least this many to be
+# told from ordinary words; a secret that short is hidden as written only.
+_MIN_BASE64_CORE = 4
+_BASE64_CHARACTERS = frozenset(string.ascii_letters + string.digits + "+/-_=")
+
+
+def _text_forms(secret: str) -> set[str]:
+    """`secret` as written, URL-encoded (either case of hex) and escaped for JSON and repr."""
+    forms = {secret, json.dumps(secret)[1:-1], json.dumps(secret, ensure_ascii=False)[1:-1]}
+    forms.add(repr(secret)[1:-1])
+    for safe in ("", "/"):
+        for encoded in (quote(secret, safe=safe), quote_plus(secret, safe=safe)):
+            forms.add(encoded)
+            forms.add(re.sub(r"%[0-9A-F]{2}", lambda hexed: hexed.group(0).lower(), encoded))
+    return forms
+
+
+def _base64_cores(secret: str) -> set[str]:
+    """The base64 characters that `secret` alone decides, at each of its 3 possible offsets.
+
+    Base64 turns 3 bytes into 4 characters of 6 bits, so a secret inside a longer text
+    encodes the same way up to its first and last characters, which share bits with its
+    neighbours. Those are left out; the whole run of base64 around a core is hidden.
+    """
+    data = secret.encode()
+    cores: set[str] = set()
+    for offset in range(3):
+        encoded = base64.b64encode(bytes(offset) + data).decode()
+        first = -(-8 * offset // 6)  # the first character with no bit of the padding bytes
+        last = 8 * (offset + len(data)) // 6  # past the last one with only the secret's bits
+        core = encoded[first:last]
+        if len(core) >= _MIN_BASE64_CORE:
+            cores.add(core)
+            cores.add(core.translate(_URLSAFE))
+    return cores
+
+
+_URLSAFE = str.maketrans("+/", "-_")
+
+
+def _hide_base64(text: str, cores: re.Pattern[str]) -> str:
+    """`text` with each run of base64 characters that holds one of `cores` redacted."""
+    pieces: list[str] = []
+    done = 0
+    for match in cores.finditer(text):
+        start, end = match.start(), match.end()
+        if start < done:
+            continue  # inside a run already hidden
+        while start > done and text[start - 1] in _BASE64_CHARACTERS:
+            start -= 1
+        while end < len(text) and text[end] in _BASE64_CHARACTERS:
+            end += 1
+        pieces += [text[done:start], REDACTED]
+        done = end
+    return "".join(pieces) + text[done:] if pieces else text
 
 
 # One redactor for the process: logging and result records consult it, config loading fills it.

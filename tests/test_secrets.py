@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import base64
 import json
+import re
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import quote, quote_plus
 
 import pytest
 import structlog
@@ -266,3 +269,74 @@ def test_secret_inside_an_exception_object_field_never_reaches_output(
     structlog.get_logger().error("platform.failed", error=RuntimeError(f"bad token {SECRET}"))
 
     assert SECRET not in json_logs.readouterr().out
+
+
+# --- the forms a secret travels in --------------------------------------------------------
+
+# A slash, a plus, a space and non-ASCII letters, so that every encoding differs.
+TRAVELLER = "Sm0ke & mirrors/ünï+code?"
+
+
+def base64_forms(data: bytes) -> list[str]:
+    """`data` in base64 as servers and libraries write it: either alphabet, padded or not."""
+    forms = [base64.b64encode(data).decode(), base64.urlsafe_b64encode(data).decode()]
+    return forms + [form.rstrip("=") for form in forms]
+
+
+@pytest.mark.parametrize(
+    "blob",
+    [
+        TRAVELLER.encode(),
+        b"\0me@example.com\0" + TRAVELLER.encode(),
+        b"me@example.com\0me@example.com\0" + TRAVELLER.encode(),
+        b"x" + TRAVELLER.encode() + b" and after",
+        b"xy" + TRAVELLER.encode(),
+    ],
+    ids=["alone", "auth-plain", "auth-plain-authzid", "offset-1", "offset-2"],
+)
+def test_redactor_hides_the_secret_in_base64_wherever_it_sits(blob: bytes) -> None:
+    """The secret's base64, alone or inside a longer blob (AUTH PLAIN), goes whole in every spelling."""
+    redactor = Redactor()
+    redactor.replace_secrets([TRAVELLER])
+
+    for encoded in base64_forms(blob):
+        assert redactor.redact(f"535 5.7.8 no: {encoded}.") == f"535 5.7.8 no: {REDACTED}."
+
+
+def test_redactor_hides_the_secret_url_encoded_and_escaped() -> None:
+    """quote, quote_plus (either hex case), JSON and repr escapes of the secret are hidden."""
+    redactor = Redactor()
+    redactor.replace_secrets([TRAVELLER])
+    forms = [
+        quote(TRAVELLER, safe=""),
+        quote(TRAVELLER),
+        quote_plus(TRAVELLER),
+        re.sub("%[0-9A-F]{2}", lambda hexed: hexed.group(0).lower(), quote_plus(TRAVELLER)),
+        json.dumps(TRAVELLER)[1:-1],
+        repr(TRAVELLER)[1:-1],
+    ]
+
+    for form in forms:
+        assert redactor.redact(f"url ?password={form}&x=1") == f"url ?password={REDACTED}&x=1"
+
+
+def test_redactor_leaves_other_base64_alone() -> None:
+    """Base64 of anything but a secret, and the login alone, pass through untouched."""
+    redactor = Redactor()
+    redactor.replace_secrets([TRAVELLER])
+    text = "AUTH LOGIN bWVAZXhhbXBsZS5jb20= then aGVsbG8gd29ybGQ= and cGFzcw"
+
+    assert redactor.redact(text) == text
+
+
+def test_secret_in_base64_never_reaches_the_log(json_logs: pytest.CaptureFixture[str]) -> None:
+    """A server's reply quoting AUTH PLAIN's argument is written with that argument hidden."""
+    REDACTOR.replace_secrets([TRAVELLER])
+    configure_logging("info", "json")
+    quoted = base64.b64encode(b"\0me\0" + TRAVELLER.encode()).decode()
+
+    structlog.get_logger().error("platform.failed", error=f"535 5.7.8 bad {quoted}")
+
+    out = json_logs.readouterr().out
+    assert quoted not in out
+    assert json.loads(out)["error"] == f"535 5.7.8 bad {REDACTED}"

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar
 
 from daemon.retry import RetryAfter
-from daemon.secrets import REDACTED
+from daemon.secrets import Redactor
 
 if TYPE_CHECKING:
     from daemon.publishers.email import EmailSettings
@@ -38,11 +38,22 @@ class EmailCheckError(Exception):
 
 
 class LoginRefusedError(Exception):
-    """Raised when the server refuses the login (its reply, and the one mechanism tried)."""
+    """Raised when the server refuses the login: its codes only, and the one mechanism tried.
+
+    The text of a reply to AUTH is dropped here: some servers quote the client's AUTH
+    argument back in it, and that is the password in base64.
+    """
 
     def __init__(self, code: int, message: str, mechanism: str) -> None:
-        super().__init__(f"{code} {message}")
-        self.code, self.message, self.mechanism = code, message, mechanism
+        words = message.split(maxsplit=1)
+        self.status = words[0] if words and _ANY_STATUS.fullmatch(words[0]) else None
+        self.code, self.mechanism = code, mechanism
+        super().__init__(self.reply)
+
+    @property
+    def reply(self) -> str:
+        """`535 5.7.8`: the reply code and its enhanced status code (RFC 3463), if any."""
+        return f"{self.code} {self.status}" if self.status else str(self.code)
 
 
 class MessageTooLargeError(Exception):
@@ -151,13 +162,12 @@ def size_advice(settings: EmailSettings) -> str:
 def _login(error: BaseException, settings: EmailSettings) -> Diagnosis | None:
     if not isinstance(error, LoginRefusedError):
         return None
-    reply = one_line(f"{error.code} {error.message}")
     if 400 <= error.code < 500:
-        return Diagnosis(f"{where(settings)} answered {reply} to the login (temporary)", True)
+        return Diagnosis(f"{where(settings)} answered {error.reply} to the login (temporary)", True)
     return Diagnosis(
         f"{where(settings)} refused the login of {settings.username} with AUTH "
-        f"{error.mechanism} ({reply}): check username and password (some providers need "
-        "an app password)",
+        f"{error.mechanism} ({error.reply}): check username and password (some providers "
+        "need an app password)",
         retry=False,
     )
 
@@ -274,6 +284,8 @@ def one_line(text: str) -> str:
 
 def _scrub(text: str, settings: EmailSettings) -> str:
     """Belt and braces: the global redactor hides the password too, once config is loaded."""
-    if settings.password is not None and settings.password.get_secret_value():
-        text = text.replace(settings.password.get_secret_value(), REDACTED)
-    return text
+    if settings.password is None:
+        return text
+    redactor = Redactor()
+    redactor.replace_secrets([settings.password.get_secret_value()])
+    return redactor.redact(text)

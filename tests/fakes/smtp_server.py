@@ -1,14 +1,17 @@
 """A real SMTP server for tests: aiosmtpd on 127.0.0.1, running in its own thread and loop.
 
 It speaks plain SMTP, STARTTLS or implicit TLS (with a certificate from a `trustme` CA),
-checks AUTH LOGIN / PLAIN against known users (a wrong password gets 535), and can
-misbehave on purpose: refuse some recipients, answer MAIL or DATA with a 4xx/5xx reply,
-stall before answering MAIL, or keep a message and answer it late. Every message it accepts is kept in `received`.
+checks AUTH LOGIN / PLAIN (and CRAM-MD5 when asked) against known users (a wrong password
+gets 535), and can misbehave on purpose: quote the AUTH arguments back in its 535, refuse
+some recipients, answer MAIL or DATA with a 4xx/5xx reply, stall before answering MAIL, or
+keep a message and answer it late. Every message it accepts is kept in `received`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import hmac
 import ssl
 from dataclasses import dataclass, field
 from email import policy
@@ -24,6 +27,8 @@ from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
 Security = Literal["none", "starttls", "tls"]
 MECHANISMS = frozenset({"LOGIN", "PLAIN"})  # aiosmtpd's built-in AUTH mechanisms
+ALL_MECHANISMS = MECHANISMS | {"CRAM-MD5"}  # CRAM-MD5 is _Handler's own, offered on request
+CRAM_CHALLENGE = b"<1896.697170952@localhost>"
 DATA_SIZE_LIMIT = 64 * 1024 * 1024
 
 
@@ -73,6 +78,9 @@ class Behaviour:
 
     users: dict[str, str] = field(default_factory=dict)  # login -> password
     auth_reply: str | None = None  # the answer to a wrong password (aiosmtpd's 535 if None)
+    # Answer a wrong password with a 535 that quotes the AUTH arguments as the client sent
+    # them (base64), as some servers do: what a client must never store verbatim.
+    echo_auth: bool = False
     refuse: dict[str, str] = field(default_factory=dict)  # recipient -> reply, "550 ..."
     mail_replies: list[str] = field(default_factory=list)  # answers to MAIL, used up in order
     data_replies: list[str] = field(default_factory=list)  # answers to DATA, used up in order
@@ -114,6 +122,7 @@ class FakeSMTPServer:
         self.received: list[ReceivedMessage] = []
         self.logins: list[tuple[str, str]] = []  # (mechanism, login) that succeeded
         self.failed_logins: list[tuple[str, str]] = []
+        self.echoed: list[str] = []  # what `echo_auth` quoted back, one entry per refusal
         self.mail_commands = 0  # MAIL FROM commands seen: one per delivery attempt
         self._controller = _Controller(
             _Handler(self),
@@ -122,7 +131,7 @@ class FakeSMTPServer:
             server_hostname="localhost",
             data_size_limit=size_limit,
             authenticator=self._authenticate,
-            auth_exclude_mechanism=sorted(MECHANISMS - mechanisms),
+            auth_exclude_mechanism=sorted(ALL_MECHANISMS - mechanisms),
             # aiosmtpd does not see implicit TLS as TLS for AUTH; _Handler enforces the login.
             auth_require_tls=security == "starttls",
             **self._tls_arguments(security, certificate),
@@ -197,7 +206,39 @@ class FakeSMTPServer:
             return AuthResult(success=True, auth_data=data)
         self.failed_logins.append((mechanism, login))
         # handled=False: aiosmtpd answers `message`, or its own 535 when that is None.
-        return AuthResult(success=False, handled=False, message=self.behaviour.auth_reply)
+        return AuthResult(success=False, handled=False, message=self._refusal(mechanism, data))
+
+    def _refusal(self, mechanism: str, data: LoginPassword) -> str | None:
+        if not self.behaviour.echo_auth:
+            return self.behaviour.auth_reply
+        return self._echo(" ".join(sent_arguments(mechanism, data)))
+
+    def _echo(self, arguments: str) -> str:
+        self.echoed.append(arguments)
+        return f"535 5.7.8 Authentication failed for {arguments}"
+
+    def check_cram_md5(self, response: bytes) -> AuthResult:
+        """Check a CRAM-MD5 answer (`login hex-digest`) against the known users' passwords."""
+        login, _, digest = response.decode().partition(" ")
+        password = self.behaviour.users.get(login)
+        expected = (
+            hmac.new(password.encode(), CRAM_CHALLENGE, "md5").hexdigest() if password else None
+        )
+        if expected is not None and hmac.compare_digest(expected, digest):
+            self.logins.append(("CRAM-MD5", login))
+            return AuthResult(success=True, auth_data=LoginPassword(login.encode(), b""))
+        self.failed_logins.append(("CRAM-MD5", login))
+        message = self.behaviour.auth_reply
+        if self.behaviour.echo_auth:
+            message = self._echo(base64.b64encode(response).decode())
+        return AuthResult(success=False, handled=False, message=message)
+
+
+def sent_arguments(mechanism: str, data: LoginPassword) -> list[str]:
+    """The base64 arguments a client sends for `mechanism` (aiosmtplib's exact bytes)."""
+    if mechanism == "PLAIN":
+        return [base64.b64encode(b"\0" + data.login + b"\0" + data.password).decode()]
+    return [base64.b64encode(data.login).decode(), base64.b64encode(data.password).decode()]
 
 
 class _Handler:
@@ -205,6 +246,16 @@ class _Handler:
 
     def __init__(self, server: FakeSMTPServer) -> None:
         self.server = server
+
+    async def auth_CRAM__MD5(self, smtp: SMTP, args: list[str]) -> AuthResult:  # noqa: N802
+        """CRAM-MD5 (RFC 2195): aiosmtpd has no built-in one; offered only when asked for."""
+        response = await smtp.challenge_auth(CRAM_CHALLENGE)
+        if not isinstance(response, bytes):
+            return AuthResult(success=False, handled=True)
+        try:
+            return self.server.check_cram_md5(response)
+        except UnicodeDecodeError:
+            return AuthResult(success=False, handled=False)
 
     async def handle_MAIL(  # noqa: N802 - aiosmtpd's hook names
         self,
