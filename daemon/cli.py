@@ -28,7 +28,7 @@ from daemon.ledger import (
     PostRow,
     ledger_path,
 )
-from daemon.lock import InboxLockedError
+from daemon.lock import InboxLockedError, RetryLock
 from daemon.logging import configure_logging
 from daemon.platforms import ActivePlatforms
 from daemon.publishers.base import PublisherContext, Registry, RegistryError
@@ -165,6 +165,13 @@ def _status(config: ApplicationConfig, *, as_json: bool, failed: bool, limit: in
 
 
 async def _retry(config: ApplicationConfig, registry: Registry, stem: str | None) -> int:
+    # Beside the daemon, which sends only the inbox's posts; with another retry, never.
+    config.core.state.mkdir(parents=True, exist_ok=True)
+    with RetryLock(config.core.state):
+        return await _retry_archived(config, registry, stem)
+
+
+async def _retry_archived(config: ApplicationConfig, registry: Registry, stem: str | None) -> int:
     ledger = Ledger(ledger_path(config.core.state))
     async_ledger = AsyncLedger(ledger)
     platforms = ActivePlatforms(registry, config, LedgerProgress(async_ledger))

@@ -99,6 +99,10 @@ class LedgerError(Exception):
     """Raised when the ledger database cannot be opened: damaged, or from a newer dropcast."""
 
 
+class DeliveryClaimedError(Exception):
+    """Raised when a delivery cannot be claimed: another process is sending it, or it was sent."""
+
+
 class DeliveryState(StrEnum):
     PENDING = "pending"
     SENT = "sent"
@@ -161,6 +165,7 @@ class Ledger:
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self._claims: set[tuple[int, str]] = set()  # deliveries this connection marked pending
         path.parent.mkdir(parents=True, exist_ok=True)
         try:
             self._db = sqlite3.connect(
@@ -383,8 +388,23 @@ class Ledger:
         return found
 
     def mark_pending(self, post_id: int, platform: str) -> None:
-        """A request to `platform` is about to be made."""
-        self._set_delivery(post_id, platform, DeliveryState.PENDING, None, add_attempts=1)
+        """Claim the delivery: a request to `platform` is about to be made, by this process only.
+
+        A compare-and-set in one statement: claimed if new, `failed` or `unknown`, or `pending`
+        from this connection's own claim (its answer could not be recorded) or on an archived
+        post (only `dropcast retry` sends those, one at a time); never if `sent`, nor if another
+        process has it `pending`. Raises `DeliveryClaimedError` then: it must not be sent.
+        """
+        key = (post_id, platform)
+        if not self._set_delivery(
+            post_id, platform, DeliveryState.PENDING, None, add_attempts=1, own=key in self._claims
+        ):
+            state = self._db.execute(
+                "SELECT state FROM deliveries WHERE post_id = ? AND platform = ?", key
+            ).fetchone()["state"]
+            who = "already sent" if state == "sent" else "claimed by another process"
+            raise DeliveryClaimedError(f"{platform}: {who} (the ledger has it {state}): not sent")
+        self._claims.add(key)
 
     def mark_result(self, post_id: int, platform: str, result: PublishResult) -> Delivery:
         """`platform`'s attempt ended: sent, refused (`failed`) or unknown. Returns the
@@ -463,7 +483,9 @@ class Ledger:
         state: DeliveryState,
         result: PublishResult | None,
         add_attempts: int = 0,
-    ) -> None:
+        own: bool | None = None,
+    ) -> bool:
+        """Write the delivery; with `own` set, only as `mark_pending` may claim it. Whether written."""
         remote_id, url, error = (
             (None, None, None) if result is None else (result.remote_id, result.url, result.error)
         )
@@ -471,13 +493,18 @@ class Ledger:
         notes = json.dumps([] if result is None else list(result.notes))
         extra = 0 if result is None else max(0, result.attempts - 1)
         with self._transaction():
-            self._db.execute(
+            cursor = self._db.execute(
                 "INSERT INTO deliveries (post_id, platform, state, remote_id, url, error, attempts, "
                 "duration_ms, notes, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
                 "ON CONFLICT (post_id, platform) DO UPDATE SET notes = excluded.notes, "
                 "state = excluded.state, remote_id = COALESCE(excluded.remote_id, remote_id), "
                 "url = COALESCE(excluded.url, url), error = excluded.error, "
-                "attempts = attempts + ?, duration_ms = excluded.duration_ms, updated_at = excluded.updated_at",
+                "attempts = attempts + ?, duration_ms = excluded.duration_ms, "
+                "updated_at = excluded.updated_at "
+                # Unless claiming (`mark_pending`, which says who may): then only if that may.
+                "WHERE ? OR deliveries.state IN ('failed', 'unknown') OR "
+                "(deliveries.state = 'pending' AND (? OR "
+                "(SELECT filed_at FROM posts WHERE id = deliveries.post_id) IS NOT NULL))",
                 (
                     post_id,
                     platform,
@@ -490,8 +517,11 @@ class Ledger:
                     notes,
                     time.time(),
                     add_attempts + extra,
+                    own is None,
+                    bool(own),
                 ),
             )
+        return cursor.rowcount == 1
 
 
 class AsyncLedger:

@@ -22,7 +22,7 @@ from daemon.dispatch import Later, PostHandler
 from daemon.health import HEARTBEAT_SECONDS, heartbeat_path, write_heartbeat
 from daemon.inbox import Candidate, Inbox
 from daemon.ledger import AsyncLedger, Ledger, LedgerProgress, ledger_path
-from daemon.lock import InboxLock
+from daemon.lock import InboxLock, LockLostError, StateLock
 from daemon.platforms import ActivePlatforms
 from daemon.publishers.base import Registry
 from daemon.reload import ConfigReloader
@@ -72,13 +72,17 @@ class Daemon:
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         """Watch and publish until stopped; posts in flight then get the grace period.
 
-        Raises `InboxLockedError` if another dropcast runs on the inbox, and `LedgerError`
-        if the ledger cannot be opened; the inbox is not touched then.
+        Raises `InboxLockedError` if another dropcast runs on the inbox or with the state
+        folder, and `LedgerError` if the ledger cannot be opened; the inbox is not touched
+        then. Raises `LockLostError` after stopping if another dropcast took a lock over.
         """
         core = self.config.core
         for folder in (core.inbox, core.archive, core.failed, core.state):
             folder.mkdir(parents=True, exist_ok=True)
-        with InboxLock(self.inbox):
+        self._lock_lost: LockLostError | None = None
+        # The inbox's first, so that its message names it; the state folder's guards the ledger.
+        with InboxLock(self.inbox) as inbox_lock, StateLock(core.state) as state_lock:
+            self._locks = (inbox_lock, state_lock)
             ledger = Ledger(ledger_path(core.state))
             try:
                 async_ledger = AsyncLedger(ledger)
@@ -86,6 +90,23 @@ class Daemon:
                 await self._serve(async_ledger, task_status)
             finally:
                 ledger.close()
+        if self._lock_lost is not None:
+            raise self._lock_lost
+
+    def _locks_held(self) -> bool:
+        """Lock files deleted by hand or by a sync tool are made again; a lock another
+        dropcast took over stops this one (False), or both would post."""
+        try:
+            for lock in self._locks:
+                repaired = lock.repair()
+                if repaired is not None:
+                    log.warning("lock.remade", detail=repaired)
+        except LockLostError as error:
+            log.error("lock.lost", error=str(error))
+            self._lock_lost = error
+            self.stop()
+            return False
+        return True
 
     async def _serve(self, ledger: AsyncLedger, task_status: TaskStatus[None]) -> None:
         core = self.config.core
@@ -202,6 +223,8 @@ class Daemon:
 
     async def _sweep(self, batch: Batch, posts: TaskGroup) -> None:
         """Look at the inbox and start every post that is complete and not already going."""
+        if not self._locks_held():
+            return
         await self._apply_config(self.reloader.reload_if_changed())
         now = anyio.current_time()
         self._next_sweep = now + self.config.core.rescan_seconds

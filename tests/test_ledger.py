@@ -6,6 +6,7 @@ import json
 import os
 import sqlite3
 import subprocess
+import threading
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from itertools import pairwise
@@ -14,7 +15,13 @@ from pathlib import Path
 import anyio
 import pytest
 
-from daemon.ledger import AsyncLedger, DeliveryState, Ledger, LedgerError
+from daemon.ledger import (
+    AsyncLedger,
+    DeliveryClaimedError,
+    DeliveryState,
+    Ledger,
+    LedgerError,
+)
 from daemon.publishers.base import PublishResult, Registry
 from daemon.status import describe, needs_attention, render_table
 from tests.conftest import (
@@ -308,3 +315,68 @@ async def test_a_failed_post_renamed_in_the_inbox_is_published_under_its_new_nam
         await wait_for(lambda: len(archived(tmp_path)) == 3, within=15, what="the renamed post")
     assert [post.stem for post in RECEIVED["recording"]] == ["before", "after"]
     assert record_of(tmp_path, "after")["outcome"] == "published"
+
+
+def test_two_connections_racing_to_claim_a_delivery_never_both_get_it(tmp_path: Path) -> None:
+    """Two processes' ledgers claim one delivery at once: one gets it, the other is told no."""
+    path = tmp_path / "dropcast.db"
+    first, other = Ledger(path), Ledger(path)
+    for round_ in range(20):
+        post_id = first.open_post(f"id{round_}", f"post{round_}", [tmp_path / "a.jpg"]).id
+        start = threading.Barrier(2)
+        outcomes: list[str] = []
+
+        def claim(
+            ledger: Ledger,
+            post_id: int = post_id,
+            start: threading.Barrier = start,
+            outcomes: list[str] = outcomes,
+        ) -> None:
+            start.wait()
+            try:
+                ledger.mark_pending(post_id, "email")
+                outcomes.append("claimed")
+            except DeliveryClaimedError as error:
+                outcomes.append(str(error))
+
+        threads = [threading.Thread(target=claim, args=(ledger,)) for ledger in (first, other)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert sorted(outcomes) == [
+            "claimed",
+            "email: claimed by another process (the ledger has it pending): not sent",
+        ]
+        assert first.deliveries(post_id)["email"].attempts == 1
+
+
+def test_a_claim_is_refused_once_sent_and_allowed_after_failed_or_unknown(tmp_path: Path) -> None:
+    """Failed and unknown may be sent again, by either process; sent never."""
+    first, other = Ledger(tmp_path / "dropcast.db"), Ledger(tmp_path / "dropcast.db")
+    row = first.open_post("abc", "post", [tmp_path / "post.jpg"])
+    first.mark_pending(row.id, "email")
+    first.mark_result(row.id, "email", PublishResult.failure("refused"))
+    other.mark_pending(row.id, "email")
+    other.mark_result(row.id, "email", PublishResult(ok=False, unknown=True, error="lost"))
+    first.mark_pending(row.id, "email")
+    first.mark_result(row.id, "email", PublishResult(ok=True))
+    with pytest.raises(DeliveryClaimedError, match="email: already sent"):
+        other.mark_pending(row.id, "email")
+    assert first.deliveries(row.id)["email"].attempts == 3
+
+
+def test_a_pending_claim_is_taken_again_only_by_its_own_process_or_on_an_archived_post(
+    tmp_path: Path,
+) -> None:
+    """A pending whose answer was never recorded: its own connection, or `retry` once it is archived."""
+    first, other = Ledger(tmp_path / "dropcast.db"), Ledger(tmp_path / "dropcast.db")
+    row = first.open_post("abc", "post", [tmp_path / "post.jpg"])
+    first.mark_pending(row.id, "email")
+    with pytest.raises(DeliveryClaimedError, match="claimed by another process"):
+        other.mark_pending(row.id, "email")
+    first.mark_pending(row.id, "email")  # its answer could not be recorded: still its own
+    first.decide(row.id, "partial", {"stem": "post"})
+    first.filed(row.id, tmp_path / "post.result.json")
+    other.mark_pending(row.id, "email")
+    assert first.deliveries(row.id)["email"].attempts == 3
