@@ -17,11 +17,10 @@ import structlog
 
 from daemon import __version__
 from daemon.config import ApplicationConfig, ConfigError, load_config
-from daemon.dispatch import PostHandler, retry_intent
+from daemon.dispatch import RETRYABLE, PostHandler, retry_intent
 from daemon.health import check_heartbeat
 from daemon.ledger import (
     AsyncLedger,
-    DeliveryState,
     Ledger,
     LedgerError,
     LedgerProgress,
@@ -182,7 +181,7 @@ async def _retry_archived(config: ApplicationConfig, registry: Registry, stem: s
         async with platforms.lease() as lease:
             for row in rows:
                 for name, delivery in ledger.deliveries(row.id).items():
-                    if delivery.state in (DeliveryState.FAILED, DeliveryState.UNKNOWN):
+                    if delivery.state in RETRYABLE:
                         intent = retry_intent(delivery, lease.publishers.get(name))
                         print(f"{row.stem}: {name}: {intent}")
                 outcome, states = await handler.retry_archived(row, lease)

@@ -64,6 +64,8 @@ class ApplicationConfig:
     path: Path
     core: CoreSettings
     platforms: Mapping[str, PlatformSettings] = field(default_factory=dict)
+    # Values `${file:}`, `${credential:}` and NAME_FILE read: secrets by nature, in any key.
+    from_files: tuple[str, ...] = ()
 
     @property
     def enabled_platforms(self) -> list[str]:
@@ -71,9 +73,8 @@ class ApplicationConfig:
 
     @property
     def secrets(self) -> list[str]:
-        return [
-            secret for settings in self.platforms.values() for secret in secret_values(settings)
-        ]
+        typed = [s for settings in self.platforms.values() for s in secret_values(settings)]
+        return list(dict.fromkeys([*typed, *self.from_files]))
 
 
 @dataclass(frozen=True)
@@ -154,6 +155,7 @@ class _Validator:
         self.registry = registry
         self.environ = environ
         self.problems: list[ConfigProblem] = []
+        self.from_files: list[str] = []
 
     def validate(self, path: Path, data: dict[str, Any]) -> ApplicationConfig | None:
         raw_platforms = data.pop("platforms", None)
@@ -162,7 +164,9 @@ class _Validator:
         platforms = self._platforms(raw_platforms)
         if core is None or self.problems:
             return None
-        return ApplicationConfig(path=path, core=core, platforms=platforms)
+        return ApplicationConfig(
+            path=path, core=core, platforms=platforms, from_files=tuple(self.from_files)
+        )
 
     def _platforms(self, raw: object) -> dict[str, PlatformSettings]:
         if not isinstance(raw, dict):
@@ -204,7 +208,7 @@ class _Validator:
     def _resolve(self, value: Any, where: KeyPath) -> Any:
         if isinstance(value, str):
             try:
-                return resolve_references(value, self.base_dir, self.environ)
+                return resolve_references(value, self.base_dir, self.environ, self.from_files)
             except UnresolvedReferenceError as error:
                 self.problems.append(ConfigProblem(where, str(error)))
                 return value

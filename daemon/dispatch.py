@@ -33,6 +33,7 @@ from daemon.platforms import AnyPublisher, Lease
 from daemon.post import Post, PostRejectedError, files_identity, read_post
 from daemon.publishers.base import PublishResult
 from daemon.record import Outcome, build_record
+from daemon.stalls import STORAGE_ERRORS, Stalls
 
 log = structlog.get_logger("dropcast.post")
 
@@ -58,6 +59,7 @@ class PostHandler:
 
     def __init__(self, ledger: AsyncLedger) -> None:
         self.ledger = ledger
+        self.stalls = Stalls(ledger.ledger.path)
         self._reserved: set[Path] = set()  # archive names planned for posts not yet filed
         # When each post waiting out a backoff is due, on the monotonic clock, by ledger id.
         self._due: dict[int, float] = {}
@@ -129,7 +131,11 @@ class PostHandler:
 
         `skip` names posts being handled right now, which finish their own filing.
         """
-        unfiled = await self.ledger.run(Ledger.unfiled)
+        try:
+            unfiled = await self.ledger.run(Ledger.unfiled)
+        except STORAGE_ERRORS as error:  # looked at again at the next sweep
+            self.stalls.stalled(error)
+            return
         for row in unfiled:  # before any new name is chosen, keep these posts' names theirs
             assert row.filing is not None
             self._reserved.update(Filing.from_json(row.filing).targets)
@@ -165,9 +171,10 @@ class PostHandler:
         try:
             record_path = await anyio.to_thread.run_sync(carry_out, filing, record)
         except OSError as error:
-            log.error("post.filing_failed", error=str(error), destination=str(filing.destination))
+            self.stalls.stalled(error)
             return later(FILING_RETRY_SECONDS)
         await self.ledger.run(Ledger.filed, row.id, record_path)
+        self.stalls.moved()
         self._reserved.difference_update(filing.targets)
         _log_summary(row, deliveries, filing.destination)
         return Outcome(row.outcome)
@@ -182,9 +189,7 @@ class PostHandler:
         filing = Filing.from_json(row.filing)
         post = replace(await anyio.to_thread.run_sync(_read_archived, filing), ledger_id=row.id)
         known = await self.ledger.run(Ledger.deliveries, row.id)
-        wanted = [
-            n for n, d in known.items() if d.state in (DeliveryState.FAILED, DeliveryState.UNKNOWN)
-        ]
+        wanted = [name for name, delivery in known.items() if delivery.state in RETRYABLE]
         enabled = {name: lease.publishers[name] for name in wanted if name in lease.publishers}
         for name in sorted(set(wanted) - enabled.keys()):
             log.warning("retry.platform_not_enabled", platform=name)
@@ -252,8 +257,10 @@ class PostHandler:
         """
         if delivery is None or delivery.state is DeliveryState.FAILED:
             return True
-        if delivery.state is not DeliveryState.UNKNOWN:
-            return False  # sent (or pending in another attempt): never again
+        if delivery.state is DeliveryState.SENT:
+            return False  # never again
+        # Unknown, or pending: one process handles a post at a time, so a `pending` here is
+        # an attempt whose answer the ledger could not record (a full disk): unknown too.
         policy = publisher.resend_after_unknown
         if policy == "check":
             return await self._not_found(post, publisher, hooks)
@@ -382,6 +389,11 @@ class _LedgerHooks:
     async def after(self, platform: str, result: PublishResult) -> None:
         delivery = await self.ledger.run(Ledger.mark_result, self.post_id, platform, result)
         self.recorded[platform] = delivery
+
+
+# What `dropcast retry` takes up: refused, unknown, and pending in an archived post (its answer
+# could not be recorded, a full disk say: it is in doubt like an unknown one).
+RETRYABLE = (DeliveryState.FAILED, DeliveryState.UNKNOWN, DeliveryState.PENDING)
 
 
 def retry_intent(delivery: Delivery, publisher: AnyPublisher | None) -> str:

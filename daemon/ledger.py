@@ -366,11 +366,12 @@ class Ledger:
         return [_post_row(row) for row in rows]
 
     def retryable(self) -> list[PostRow]:
-        """Archived posts with a platform that failed or whose answer is unknown."""
+        """Archived posts with a platform that failed or whose answer is unknown (or pending:
+        an archived post is in flight nowhere, so its answer could not be recorded)."""
         rows = self._db.execute(
             "SELECT DISTINCT p.* FROM posts p JOIN deliveries d ON d.post_id = p.id "
             "WHERE p.filed_at IS NOT NULL AND p.outcome IN ('partial', 'published') "
-            "AND d.state IN ('failed', 'unknown') ORDER BY p.id"
+            "AND d.state IN ('failed', 'unknown', 'pending') ORDER BY p.id"
         )
         return [_post_row(row) for row in rows]
 

@@ -2,74 +2,136 @@
 
 A config string may hold references that are resolved when the config is loaded:
 - `${NAME}`: the environment variable NAME (or, Docker style, the file named by NAME_FILE);
-- `${file:PATH}`: the contents of a file, e.g. a Docker secret in /run/secrets;
+- `${file:PATH}`: the contents of a file in the config's folder, /run/secrets or
+  $CREDENTIALS_DIRECTORY (nowhere else: the config must not be a way to read any file
+  dropcast can read, such as /etc/shadow when it runs as root);
 - `${credential:NAME}`: a systemd credential, `$CREDENTIALS_DIRECTORY/NAME`;
 - `$${` stands for a literal `${`.
+What a file held is a secret, wherever it is used: the config's loader collects it.
 """
 
 from __future__ import annotations
 
 import base64
 import json
+import os
 import re
+import stat
 import string
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from urllib.parse import quote, quote_plus
 
 REDACTED = "[redacted]"
 _REFERENCE = re.compile(r"\$\$\{|\$\{([^}]*)\}")
+SECRETS_FOLDER = Path("/run/secrets")  # where Docker and Compose mount secrets
+# A value this short is no secret, and hiding it would eat words and digits out of every
+# log line (a `true` or a `5` read from a file); a SecretStr setting is hidden however short.
+MIN_FILE_SECRET = 8
 
 
 class UnresolvedReferenceError(ValueError):
     """Raised when a `${...}` reference in the config cannot be resolved."""
 
 
-def resolve_references(text: str, base_dir: Path, environ: Mapping[str, str]) -> str:
-    """Return `text` with every `${...}` reference replaced by the value it names."""
+def resolve_references(
+    text: str,
+    base_dir: Path,
+    environ: Mapping[str, str],
+    from_files: list[str] | None = None,
+) -> str:
+    """Return `text` with every `${...}` reference replaced by the value it names.
+
+    Each value read from a file (of at least `MIN_FILE_SECRET` characters) is appended to
+    `from_files`, to be kept out of logs and records like any secret.
+    """
 
     def replace(match: re.Match[str]) -> str:
         if match.group(0) == "$${":
             return "${"
-        return _resolve_one(match.group(1).strip(), base_dir, environ)
+        value, read_from_file = _resolve_one(match.group(1).strip(), base_dir, environ)
+        if read_from_file and from_files is not None and len(value) >= MIN_FILE_SECRET:
+            from_files.append(value)
+        return value
 
     return _REFERENCE.sub(replace, text)
 
 
-def _resolve_one(reference: str, base_dir: Path, environ: Mapping[str, str]) -> str:
+def _resolve_one(reference: str, base_dir: Path, environ: Mapping[str, str]) -> tuple[str, bool]:
+    """The value `reference` names, and whether it was read from a file."""
     kind, _, argument = reference.partition(":")
+    named_by = f"${{{reference}}}"
     if kind == "file" and argument:
-        return _read_secret_file(base_dir / Path(argument).expanduser(), f"${{{reference}}}")
+        path = base_dir / Path(argument).expanduser()
+        return _read_secret_file(path, named_by, _file_folders(base_dir, environ)), True
     if kind == "credential" and argument:
         directory = environ.get("CREDENTIALS_DIRECTORY")
         if not directory:
             raise UnresolvedReferenceError(
-                f"${{{reference}}}: CREDENTIALS_DIRECTORY is not set "
+                f"{named_by}: CREDENTIALS_DIRECTORY is not set "
                 "(systemd sets it for a unit with LoadCredential=)"
             )
-        return _read_secret_file(Path(directory) / argument, f"${{{reference}}}")
+        return _read_secret_file(Path(directory) / argument, named_by, [Path(directory)]), True
     if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", reference):
         raise UnresolvedReferenceError(
-            f"${{{reference}}} is not a valid reference: expected ${{ENV_VAR}}, "
+            f"{named_by} is not a valid reference: expected ${{ENV_VAR}}, "
             "${file:PATH} or ${credential:NAME}"
         )
     if reference in environ:
-        return environ[reference]
+        return environ[reference], False
     if f"{reference}_FILE" in environ:
+        # Not confined: the environment is set by whoever starts dropcast, not by the config.
         secret_file = base_dir / Path(environ[f"{reference}_FILE"]).expanduser()
-        return _read_secret_file(secret_file, f"${reference}_FILE")
+        return _read_secret_file(secret_file, f"${reference}_FILE", None), True
     raise UnresolvedReferenceError(f"environment variable {reference} is not set")
 
 
-def _read_secret_file(path: Path, named_by: str) -> str:
+def _file_folders(base_dir: Path, environ: Mapping[str, str]) -> list[Path]:
+    """The folders `${file:}` may read from."""
+    folders = [base_dir, SECRETS_FOLDER]
+    if environ.get("CREDENTIALS_DIRECTORY"):
+        folders.append(Path(environ["CREDENTIALS_DIRECTORY"]))
+    return folders
+
+
+def _read_secret_file(path: Path, named_by: str, folders: Sequence[Path] | None) -> str:
+    """The text of the regular file `path`, which must lie in one of `folders` (if given)."""
+    if folders is not None:
+        _check_inside(Path(os.path.realpath(path)), path, named_by, folders)
     try:
-        return path.read_text(encoding="utf-8").rstrip("\r\n")
+        # O_NONBLOCK: a FIFO opens at once (and is refused below) instead of hanging.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+        with os.fdopen(fd, "rb") as file:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise UnresolvedReferenceError(f"{named_by}: {path} is not a regular file")
+            if folders is not None:  # checked again on what was opened: a link may have moved
+                _check_inside(_opened_path(fd, path), path, named_by, folders)
+            data = file.read()
     except OSError as error:
         raise UnresolvedReferenceError(
             f"{named_by}: cannot read {path}: {error.strerror}"
         ) from None
+    try:
+        return data.decode("utf-8").rstrip("\r\n")
     except UnicodeDecodeError:
         raise UnresolvedReferenceError(f"{named_by}: {path} is not UTF-8 text") from None
+
+
+def _opened_path(fd: int, path: Path) -> Path:
+    try:
+        return Path(os.readlink(f"/proc/self/fd/{fd}"))
+    except OSError:  # no /proc: the check before opening stands
+        return Path(os.path.realpath(path))
+
+
+def _check_inside(real: Path, path: Path, named_by: str, folders: Sequence[Path]) -> None:
+    if any(real.is_relative_to(os.path.realpath(folder)) for folder in folders):
+        return
+    leads = f" (it leads to {real})" if real != path else ""
+    raise UnresolvedReferenceError(
+        f"{named_by}: {path}{leads} is outside the folders secrets are read from "
+        f"({', '.join(map(str, folders))}): move the file into one of them"
+    )
 
 
 class Redactor:

@@ -26,6 +26,7 @@ from daemon.lock import InboxLock, LockLostError, StateLock
 from daemon.platforms import ActivePlatforms
 from daemon.publishers.base import Registry
 from daemon.reload import ConfigReloader
+from daemon.stalls import STORAGE_ERRORS
 from daemon.systemd import SystemdNotifier
 from daemon.watcher import Batch, choose_polling, watch_inbox
 
@@ -253,6 +254,9 @@ class Daemon:
                         result = await self._handler.handle(candidate, lease)
             if isinstance(result, Later):
                 retry_at = result.at
+        except STORAGE_ERRORS as error:  # a full disk, a folder it may not write: may pass
+            self._handler.stalls.stalled(error)
+            retry_at = anyio.current_time() + self.config.core.rescan_seconds
         except Exception:  # a bug handling one post must not take the daemon down
             # Not retried on its own: it may have been published already. A restart retries it.
             log.exception("post.crashed", post=candidate.stem)

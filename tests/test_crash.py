@@ -48,6 +48,7 @@ class Dropcast:
         )
         self.environ = {**os.environ, "PYTHONPATH": os.pathsep.join([str(site), str(ROOT)])}
         self.process: subprocess.Popen[bytes] | None = None
+        self.command_prefix: list[str] = []  # e.g. setpriv, to run it with fewer privileges
 
     def configure(self, **platforms: dict[str, Any]) -> Path:
         settings = {
@@ -72,6 +73,7 @@ class Dropcast:
         with self.log.open("a") as log:
             self.process = subprocess.Popen(
                 [
+                    *self.command_prefix,
                     sys.executable,
                     "-m",
                     "daemon",
