@@ -53,6 +53,8 @@ class CoreSettings(StrictModel):
     allow_duplicates: bool = False
     publish_timeout: float = Field(default=120.0, gt=0)
     max_concurrent_posts: int = Field(default=4, ge=1)
+    # Images of more pixels are refused at intake, from their header (daemon.post says why 50 Mpx).
+    max_image_pixels: int = Field(default=50_000_000, ge=1)
     shutdown_grace_seconds: float = Field(default=30.0, ge=0)
     log: LogSettings = LogSettings()
 
