@@ -383,8 +383,8 @@ class _LedgerHooks:
         # before, the post's deliveries without reading them back.
         self.recorded: dict[str, Delivery] = {}
 
-    async def before(self, platform: str) -> None:
-        await self.ledger.run(Ledger.mark_pending, self.post_id, platform)
+    async def before(self, platform: str, tracked: bool) -> None:
+        await self.ledger.run(Ledger.mark_pending, self.post_id, platform, tracked)
 
     async def after(self, platform: str, result: PublishResult) -> None:
         delivery = await self.ledger.run(Ledger.mark_result, self.post_id, platform, result)

@@ -67,6 +67,7 @@ CREATE TABLE deliveries (
     duration_ms INTEGER NOT NULL DEFAULT 0,
     notes TEXT NOT NULL DEFAULT '[]',   -- JSON list of notes from the platform
     updated_at REAL NOT NULL,
+    tracked INTEGER NOT NULL DEFAULT 0, -- its platform marks each destination before sending
     PRIMARY KEY (post_id, platform)
 );
 """
@@ -85,7 +86,9 @@ CREATE TABLE destinations (
 """
 _SCHEMA = _POSTS_AND_DELIVERIES + _DESTINATIONS
 # What each older schema needs to become this one.
-_MIGRATIONS = {1: _DESTINATIONS}
+_MIGRATIONS = {
+    1: _DESTINATIONS + "; ALTER TABLE deliveries ADD COLUMN tracked INTEGER NOT NULL DEFAULT 0"
+}
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -388,23 +391,39 @@ class Ledger:
                 found[platform] = replace(found[platform], destinations=(*destinations.values(),))
         return found
 
-    def mark_pending(self, post_id: int, platform: str) -> None:
+    def mark_pending(self, post_id: int, platform: str, tracked: bool = False) -> None:
         """Claim the delivery: a request to `platform` is about to be made, by this process only.
 
         A compare-and-set in one statement: claimed if new, `failed` or `unknown`, or `pending`
         from this connection's own claim (its answer could not be recorded) or on an archived
         post (only `dropcast retry` sends those, one at a time); never if `sent`, nor if another
         process has it `pending`. Raises `DeliveryClaimedError` then: it must not be sent.
+
+        `tracked`: the platform marks each destination right before its first byte, so
+        what it may have sent is in the destinations, and the delivery's own `pending`
+        claims only the right to send.
         """
         key = (post_id, platform)
-        if not self._set_delivery(
-            post_id, platform, DeliveryState.PENDING, None, add_attempts=1, own=key in self._claims
-        ):
-            state = self._db.execute(
-                "SELECT state FROM deliveries WHERE post_id = ? AND platform = ?", key
-            ).fetchone()["state"]
-            who = "already sent" if state == "sent" else "claimed by another process"
-            raise DeliveryClaimedError(f"{platform}: {who} (the ledger has it {state}): not sent")
+        with self._transaction():
+            if not self._set_delivery(
+                post_id,
+                platform,
+                DeliveryState.PENDING,
+                None,
+                add_attempts=1,
+                own=key in self._claims,
+            ):
+                state = self._db.execute(
+                    "SELECT state FROM deliveries WHERE post_id = ? AND platform = ?", key
+                ).fetchone()["state"]
+                who = "already sent" if state == "sent" else "claimed by another process"
+                raise DeliveryClaimedError(
+                    f"{platform}: {who} (the ledger has it {state}): not sent"
+                )
+            self._db.execute(
+                "UPDATE deliveries SET tracked = ? WHERE post_id = ? AND platform = ?",
+                (int(tracked), post_id, platform),
+            )
         self._claims.add(key)
 
     def mark_result(self, post_id: int, platform: str, result: PublishResult) -> Delivery:
@@ -423,10 +442,22 @@ class Ledger:
         return replace(_delivery(row), destinations=(*destinations,))
 
     def recover(self) -> int:
-        """At start: every `pending` delivery or destination lost its answer in a crash;
-        make it `unknown`. Returns how many deliveries that made unknown."""
-        lost = (time.time(), "dropcast stopped before the platform answered")
+        """At start: what a crash left `pending`. A destination's request may have arrived:
+        `unknown`. A delivery of a platform that marks its destinations is `unknown` only if
+        one of them is in doubt; otherwise nothing of it was sent (dropcast died loading the
+        platform's library, or preparing the images) and it is `failed`, safe to send at the
+        next attempt. Any other pending delivery is `unknown`. Returns how many deliveries
+        that made unknown."""
+        now = time.time()
         with self._transaction():
+            self._db.execute(
+                "UPDATE deliveries SET state = 'failed', updated_at = ?, error = ? "
+                "WHERE state = 'pending' AND tracked AND NOT EXISTS (SELECT 1 FROM destinations d "
+                "WHERE d.post_id = deliveries.post_id AND d.platform = deliveries.platform "
+                "AND d.state IN ('pending', 'unknown'))",
+                (now, "dropcast stopped before anything was sent: sent at the next attempt"),
+            )
+            lost = (now, "dropcast stopped before the platform answered")
             cursor = self._db.execute(
                 "UPDATE deliveries SET state = 'unknown', updated_at = ?, error = ? "
                 "WHERE state = 'pending'",

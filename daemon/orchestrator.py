@@ -16,6 +16,7 @@ from typing import Protocol
 import anyio
 import structlog
 
+from daemon.ledger import DeliveryClaimedError
 from daemon.post import Post
 from daemon.publishers.base import Publisher, PublishResult
 from daemon.secrets import REDACTOR
@@ -28,7 +29,7 @@ log = structlog.get_logger("dropcast.orchestrator")
 class DeliveryHooks(Protocol):
     """Told before each platform is called and when it answers (the ledger listens)."""
 
-    async def before(self, platform: str) -> None: ...
+    async def before(self, platform: str, tracked: bool) -> None: ...
 
     async def after(self, platform: str, result: PublishResult) -> None: ...
 
@@ -62,7 +63,7 @@ class WorkflowOrchestrator:
     ) -> None:
         started = time.perf_counter()
         with structlog.contextvars.bound_contextvars(platform=name):
-            if not await self._recorded_before(name, results):
+            if not await self._recorded_before(name, publisher, results):
                 return
             result = await self._guarded(publisher, post)
             duration_ms = round((time.perf_counter() - started) * 1000)
@@ -80,12 +81,18 @@ class WorkflowOrchestrator:
             )
             await self._recorded_after(name, result)
 
-    async def _recorded_before(self, name: str, results: dict[str, PublishResult]) -> bool:
+    async def _recorded_before(
+        self, name: str, publisher: Publisher[PlatformSettings], results: dict[str, PublishResult]
+    ) -> bool:
         """Tell the hooks; if that fails the platform is not called, or it might get it twice."""
         if self.hooks is None:
             return True
         try:
-            await self.hooks.before(name)
+            await self.hooks.before(name, publisher.tracks_destinations)
+        except DeliveryClaimedError as error:  # another process has it, or it was sent
+            log.warning("platform.claimed_elsewhere", error=str(error))
+            results[name] = PublishResult.failure(str(error))
+            return False
         except Exception as error:
             log.exception("ledger.write_failed")
             results[name] = PublishResult.failure(

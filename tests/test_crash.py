@@ -26,6 +26,7 @@ ENTRY_POINTS = """[dropcast.publishers]
 gate = tests.fakes.gates:GatePublisher
 gate_quick = tests.fakes.gates:QuickGatePublisher
 gate_careful = tests.fakes.gates:CarefulGatePublisher
+gate_tracking = tests.fakes.gates:TrackingGatePublisher
 """
 
 
@@ -378,3 +379,41 @@ def test_a_second_stop_signal_ends_the_grace_period(dropcast: Dropcast) -> None:
         "held.jpg",
         "held.txt",
     ]
+
+
+def test_killed_before_a_careful_platform_sent_anything_it_is_simply_sent_again(
+    dropcast: Dropcast,
+) -> None:
+    """Killed while a platform that marks its destinations was still loading (nothing was
+    sent): at the next start it is sent as if for the first time, not left unknown."""
+    dropcast.configure(gate_tracking={"hold": True})
+    dropcast.start()
+    drop(dropcast.inbox, "early")
+    wait_until(lambda: (dropcast.signals / "gate_tracking.entered").exists(), "it to load")
+    dropcast.kill()
+    dropcast.release("gate_tracking")
+    dropcast.start()
+    dropcast.wait_for_event("post.published")
+    dropcast.stop()
+    assert dropcast.received("gate_tracking") == ["early"]
+    tracking = record(dropcast, "early")["platforms"]["gate_tracking"]
+    assert (tracking["state"], tracking["attempts"]) == ("sent", 2)
+    assert record(dropcast, "early")["outcome"] == "published"
+
+
+def test_killed_after_a_careful_platform_began_sending_it_is_unknown(dropcast: Dropcast) -> None:
+    """Killed after the destination was marked `sending`: it may have arrived, so it is
+    unknown (the record names it) and not sent again without the owner."""
+    dropcast.configure(gate_tracking={"hold_sending": True})
+    dropcast.start()
+    drop(dropcast.inbox, "midway")
+    wait_until(lambda: (dropcast.signals / "gate_tracking.sending").exists(), "it to send")
+    dropcast.kill()
+    dropcast.release("gate_tracking")
+    dropcast.start()
+    dropcast.wait_for_event("post.published")
+    dropcast.stop()
+    assert dropcast.received("gate_tracking") == ["midway"]
+    tracking = record(dropcast, "midway")["platforms"]["gate_tracking"]
+    assert tracking["state"] == "unknown"
+    assert tracking["destinations"]["feed"]["state"] == "unknown"

@@ -87,11 +87,13 @@ def test_a_ledger_of_schema_1_is_upgraded_keeping_its_posts(tmp_path: Path) -> N
     path = tmp_path / "dropcast.db"
     ledger = Ledger(path)
     row = ledger.open_post("abc", "sunset", [tmp_path / "sunset.jpg"])
-    ledger._db.execute("DROP TABLE destinations")
+    ledger._db.execute("DROP TABLE destinations")  # what schema 2 added
+    ledger._db.execute("ALTER TABLE deliveries DROP COLUMN tracked")
     ledger._db.execute("UPDATE schema_version SET version = 1")
     ledger.close()
     upgraded = Ledger(path)
     upgraded.mark_destinations(row.id, "email", [Destination("a@x", PENDING)])
+    upgraded.mark_pending(row.id, "email", tracked=True)
     assert upgraded.post(row.id).stem == "sunset"
     upgraded.close()
     with sqlite3.connect(path) as database:

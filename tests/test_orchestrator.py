@@ -56,7 +56,7 @@ class Ledger:
         self.refused = refused
         self.answers: list[str] = []
 
-    async def before(self, platform: str) -> None:
+    async def before(self, platform: str, tracked: bool) -> None:
         pass
 
     async def after(self, platform: str, result: PublishResult) -> None:

@@ -90,6 +90,10 @@ class Publisher(ABC, Generic[SettingsT]):
     platform_name: ClassVar[str]
     settings_model: ClassVar[type[PlatformSettings]] = PlatformSettings
     resend_after_unknown: ClassVar[ResendPolicy] = "never"
+    # True if `publish` marks each destination `sending` right before its first byte (see
+    # `daemon.progress`): then a crash before any such mark sent nothing, and the delivery
+    # is simply tried again, where otherwise it would be unknown.
+    tracks_destinations: ClassVar[bool] = False
 
     def __init__(self, settings: SettingsT, context: PublisherContext) -> None:
         self.settings = settings

@@ -136,6 +136,7 @@ class EmailPublisher(Publisher[EmailSettings]):
 
     platform_name = "email"
     settings_model = EmailSettings
+    tracks_destinations = True  # each recipient, in the ledger
 
     def __init__(
         self,

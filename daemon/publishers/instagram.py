@@ -70,6 +70,7 @@ class InstagramPublisher(Publisher[InstagramSettings]):
 
     platform_name = "instagram"
     settings_model = InstagramSettings
+    tracks_destinations = True  # its configure call, as the destination "feed"
     resend_after_unknown = "check"  # it can look for the caption among its recent posts
 
     def __init__(self, settings: InstagramSettings, context: PublisherContext) -> None:

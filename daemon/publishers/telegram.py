@@ -147,6 +147,7 @@ class TelegramPublisher(Publisher[TelegramSettings]):
 
     platform_name = "telegram"
     settings_model = TelegramSettings
+    tracks_destinations = True  # each chat's image and caption replies
 
     def __init__(self, settings: TelegramSettings, context: PublisherContext) -> None:
         super().__init__(settings, context)

@@ -27,6 +27,10 @@ class GateSettings(PlatformSettings):
     delay: float = 0.0
 
 
+class TrackingGateSettings(GateSettings):
+    hold_sending: bool = False
+
+
 class GatePublisher(Publisher[GateSettings]):
     """Sending again after an unknown outcome is safe for this one."""
 
@@ -50,6 +54,38 @@ class GatePublisher(Publisher[GateSettings]):
 
 class QuickGatePublisher(GatePublisher):
     platform_name = "gate_quick"
+
+
+class TrackingGatePublisher(Publisher[TrackingGateSettings]):
+    """A careful platform that marks its one destination right before its "first byte".
+
+    With `hold: true` it waits before that mark, as a platform does while its library loads;
+    with `hold_sending: true`, after it, as while its request is on its way.
+    """
+
+    platform_name = "gate_tracking"
+    settings_model = TrackingGateSettings
+    resend_after_unknown: ClassVar[ResendPolicy] = "never"
+    tracks_destinations = True
+
+    async def publish(self, post: Post) -> PublishResult:
+        folder = self.settings.folder
+        await self._hold_if(self.settings.hold, "entered")
+        destinations = self.context.progress.for_post(post, self.platform_name)
+        await destinations.sending(["feed"])
+        with (folder / f"{self.platform_name}.received").open("a", encoding="utf-8") as received:
+            received.write(f"{post.stem}\n")
+        await self._hold_if(self.settings.hold_sending, "sending")
+        await destinations.sent("feed", f"{self.platform_name}:{post.stem}")
+        return PublishResult(ok=True, remote_id=f"{self.platform_name}:{post.stem}")
+
+    async def _hold_if(self, hold: bool, signal: str) -> None:
+        if not hold:
+            return
+        folder = self.settings.folder
+        (folder / f"{self.platform_name}.{signal}").touch()
+        while not (folder / f"{self.platform_name}.release").exists():  # noqa: ASYNC110 - a file from another process
+            await anyio.sleep(0.02)
 
 
 class CarefulGatePublisher(GatePublisher):
