@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from daemon.names import cut_to_bytes, name_max, utf8_length
+
 _TEMPORARY_PREFIX = ".dropcast-tmp-"
 
 
@@ -134,16 +136,15 @@ def _same_content(first: Path, second: Path) -> bool:
 
 
 def _fit_name_length(destination: Path, stem: str, longest_suffix: int) -> str:
-    """Shorten `stem` so that `stem-NNNNN` plus the longest suffix fits the file system."""
-    try:
-        name_max = os.pathconf(destination, "PC_NAME_MAX")
-    except (OSError, ValueError):
-        name_max = 255
-    room = name_max - longest_suffix - len("-99999")
-    encoded = stem.encode()
-    if len(encoded) <= room:
-        return stem
-    return encoded[:room].decode("utf-8", errors="ignore")
+    """Shorten `stem` so that `stem-NNNNN` plus the longest suffix fits the file system.
+
+    Cut by bytes (NAME_MAX counts bytes), between whole characters: an emoji is never halved.
+    """
+    room = name_max(destination) - longest_suffix - len("-99999")
+    cut = cut_to_bytes(stem, room) if room > 0 else ""
+    if not cut:  # a file system with names too short for any stem and its record's suffix
+        raise OSError(errno.ENAMETOOLONG, f"no name for {stem!r} fits here", str(destination))
+    return cut
 
 
 def _suffix_of(file: Path) -> str:
@@ -161,7 +162,7 @@ def _free_stem(
     destination: Path, stem: str, suffixes: list[str], reserved: Collection[Path]
 ) -> str:
     suffixes = [*suffixes, ".result.json"]
-    stem = _fit_name_length(destination, stem, max(len(s.encode()) for s in suffixes))
+    stem = _fit_name_length(destination, stem, max(utf8_length(s) for s in suffixes))
     for number in range(100_000):
         candidate = stem if number == 0 else f"{stem}-{number}"
         names = [destination / f"{candidate}{suffix}" for suffix in suffixes]

@@ -285,3 +285,22 @@ def test_write_new_file_refuses_to_replace_a_symlink(tmp_path: Path) -> None:
     with pytest.raises(FileExistsError):
         write_new_file(target, b"data")
     assert not (tmp_path / "elsewhere.txt").exists()
+
+
+FAMILY = "👨\u200d👩\u200d👧\u200d👦"  # one emoji of 7 code points, 25 bytes in UTF-8
+
+
+def test_a_long_emoji_stem_is_cut_by_bytes_between_whole_emoji(inbox: Path, archive: Path) -> None:
+    """A 250-byte stem filed 13 times: every name, `-12.result.json` included, is at most 255
+    bytes, and each is cut after a whole emoji, never inside one."""
+    stem = FAMILY * 10
+    for number in range(13):
+        file_post(_post_files(inbox, stem, f"take {number}"), stem, RECORD, archive)
+    names = os.listdir(archive)
+    assert len(names) == 13 * 3
+    assert all(len(name.encode()) <= 255 for name in names)
+    for name in names:
+        cut = name.split("-")[0].split(".")[0]
+        assert cut, name
+        assert cut == FAMILY * (len(cut) // len(FAMILY)), name
+    assert any(name.endswith("-12.result.json") for name in names)

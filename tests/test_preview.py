@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import html
 import json
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import pytest
 from PIL import Image
@@ -256,3 +257,47 @@ async def test_publish_leaves_no_temporary_files(
     """After publishing, the gallery folder holds only the page, the entries and thumbnails."""
     await _publisher(tmp_path, gallery).publish(_post(inbox, "sunset"))
     assert _names(gallery) == ["index.html", "posts.json", "thumbnails"]
+
+
+FAMILY = "👨\u200d👩\u200d👧\u200d👦"  # one emoji of 7 code points, 25 bytes in UTF-8
+
+
+async def test_a_stem_near_name_max_in_bytes_is_previewed_with_short_enough_names(
+    tmp_path: Path, gallery: Path, inbox: Path
+) -> None:
+    """A 250-byte emoji stem (the longest an inbox file with `.jpg` can have, near enough) is
+    previewed three times: every thumbnail name fits NAME_MAX in bytes, cut between emoji."""
+    stem = FAMILY * 10
+    publisher = _publisher(tmp_path, gallery)
+    results = [await publisher.publish(_post(inbox, stem, f"take {n}")) for n in range(3)]
+    assert all(result.ok for result in results), [result.error for result in results]
+    assert len({result.remote_id for result in results}) == 3
+    thumbnails = _names(gallery / "thumbnails")
+    assert len(thumbnails) == 3
+    assert all(len(name.encode()) <= 255 for name in thumbnails)
+    assert all(FAMILY in name and "\u200d." not in name for name in thumbnails)
+    entries = json.loads((gallery / "posts.json").read_text(encoding="utf-8"))
+    assert [entry["stem"] for entry in entries] == [stem] * 3
+
+
+def _thumbnail_as_a_browser_finds_it(gallery: Path) -> Path:
+    """The file the page's <img src> points at, read as a browser reads a URL."""
+    src = html.unescape(_page(gallery).split('<img src="', 1)[1].split('"', 1)[0])
+    src = "".join(char for char in src if char not in "\t\n\r")  # URLs drop these
+    path = urlsplit(src).path
+    return gallery / unquote(path)
+
+
+@pytest.mark.parametrize("stem", ["line\nbreak", "cr\rreturn", "tab\there", "hash #1?", "100%"])
+async def test_the_page_shows_the_thumbnail_of_a_stem_with_odd_characters(
+    tmp_path: Path, gallery: Path, inbox: Path, stem: str
+) -> None:
+    """A control character, `#`, `?` or `%` in the stem: the page's <img> still finds its
+    thumbnail, whose stored name has no control character; the entry keeps the stem."""
+    result = await _publisher(tmp_path, gallery).publish(_post(inbox, stem))
+    assert result.ok, result.error
+    (thumbnail,) = _names(gallery / "thumbnails")
+    assert thumbnail.isprintable()
+    assert _thumbnail_as_a_browser_finds_it(gallery) == gallery / "thumbnails" / thumbnail
+    entries = json.loads((gallery / "posts.json").read_text(encoding="utf-8"))
+    assert entries[0]["stem"] == stem

@@ -7,6 +7,7 @@ import builtins
 import contextlib
 import hashlib
 import io
+import json
 import os
 import threading
 import time
@@ -22,8 +23,16 @@ from daemon.publishers import _telegram_upload
 from daemon.publishers._telegram_legacy import post_key
 from daemon.publishers._telegram_media import CHUNK_BYTES, prepare_media
 from daemon.publishers._telegram_upload import StreamedFile, read_chunk
-from tests.conftest import make_image
-from tests.fakes.telegram_api import fake_telegram, telegram_publisher
+from daemon.publishers.base import Registry
+from tests.conftest import (
+    archived,
+    make_image,
+    running_daemon,
+    wait_for,
+    write_config,
+    write_post,
+)
+from tests.fakes.telegram_api import TOKEN, fake_telegram, telegram_publisher
 
 
 def _open_descriptors_to(path: Path) -> int:
@@ -214,3 +223,51 @@ def test_only_an_image_up_to_one_chunk_is_kept_in_memory(tmp_path: Path) -> None
     large.write_bytes(small.read_bytes() + b"\0" * CHUNK_BYTES)  # a JPEG with trailing bytes
     assert prepare_media(small, "document").data == small.read_bytes()
     assert prepare_media(large, "document").data is None
+
+
+@pytest.mark.parametrize(
+    ("stem", "sent_as"),
+    [("line\nbreak", "line_break.jpg"), ("cr\rreturn", "cr_return.jpg")],
+)
+async def test_a_stem_with_a_line_break_reaches_telegram_under_a_name_it_can_take(
+    tmp_path: Path, stem: str, sent_as: str
+) -> None:
+    """A real file named with a CR or LF is published by the daemon: the upload's name has `_`
+    where the control character was (aiohttp refuses it in a header), the record keeps the name."""
+    registry = Registry.discover(packages=("daemon.publishers",), entry_point_group=None)
+    async with fake_telegram() as fake:
+        platforms = {
+            "telegram": {
+                "enabled": True,
+                "token": "${TELEGRAM_BOT_TOKEN}",
+                "chat_ids": ["@channel"],
+                "api_server": fake.url,
+            }
+        }
+        # The first post imports aiogram (seconds on a slow machine) within its timeout.
+        config = write_config(tmp_path, platforms, publish_timeout=50, max_attempts=1)
+        async with running_daemon(config, registry, environ={"TELEGRAM_BOT_TOKEN": TOKEN}):
+            image = write_post(tmp_path / "inbox", stem)
+            original = image.read_bytes()
+            await wait_for(lambda: len(archived(tmp_path)) == 3, within=40, what="the archive")
+    assert [(r.upload.filename, r.upload.data) for r in fake.sent("sendPhoto")] == [
+        (sent_as, original)
+    ]
+    record_file = next(p for p in archived(tmp_path) if p.name.endswith(".result.json"))
+    record = json.loads(record_file.read_text(encoding="utf-8"))
+    assert (record["post"], record["outcome"]) == (stem, "published")
+    assert record_file.name == f"{stem}.result.json"
+
+
+def test_every_upload_of_an_image_goes_under_a_sendable_name(tmp_path: Path) -> None:
+    """Kept at hand, streamed or scaled, the upload's file name has no control character."""
+    small = make_image(tmp_path / "a\nb.jpg")
+    large = tmp_path / "c\rd.jpg"
+    large.write_bytes(small.read_bytes() + b"\0" * CHUNK_BYTES)
+    huge = make_image(tmp_path / "e\x1bf.png", size=(9000, 2000), image_format="PNG")
+    names = [
+        prepare_media(small, "document").input_file().filename,
+        prepare_media(large, "document").input_file().filename,
+        prepare_media(huge, "scale").input_file().filename,
+    ]
+    assert names == ["a_b.jpg", "c_d.jpg", "e_f.jpg"]

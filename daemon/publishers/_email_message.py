@@ -25,6 +25,8 @@ from email.utils import format_datetime, formataddr, make_msgid, parseaddr, quot
 from typing import TYPE_CHECKING
 from urllib.parse import quote as url_quote
 
+from daemon.names import sendable
+
 if TYPE_CHECKING:
     from daemon.publishers._email_image import Attachment
     from daemon.publishers.email import EmailSettings
@@ -160,8 +162,11 @@ def content_disposition(disposition: str, name: str) -> str:
 
     A plain ASCII name that fits on a line goes as `filename="..."`. Any other goes as RFC
     2231 `filename*=utf-8''...` (in pieces if long), beside an ASCII `filename="..."` for
-    readers that know only that one (RFC 6266 asks readers to prefer `filename*`).
+    readers that know only that one (RFC 6266 asks readers to prefer `filename*`). A control
+    character (CR and LF are legal in a Linux file name) becomes `_`: in a header it would
+    end the line.
     """
+    name = sendable(name)
     plain = f'filename="{quote(name)}"'
     if name.isascii() and len(plain) + len(" ;") <= LINE_LIMIT:
         return f"{disposition};\n {plain}"

@@ -13,6 +13,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from daemon.fingerprint import Fingerprint, fingerprint
 
@@ -108,10 +109,11 @@ footer {{ color: #777; font-size: 0.85rem; }}
 
 
 def render_entry(entry: Entry) -> str:
-    """One entry as HTML; every caption and name is escaped."""
+    """One entry as HTML; every caption and name is escaped, the thumbnail's as a URL too
+    (a `#`, `?` or `%` in its name would otherwise cut the URL short)."""
     return (
         f'<article id="{html.escape(str(entry.get("id", "")))}">'
-        f'<img src="{html.escape(str(entry.get("thumbnail", "")))}" '
+        f'<img src="{html.escape(quote(str(entry.get("thumbnail", ""))))}" '
         f'alt="{html.escape(str(entry.get("stem", "")))}">'
         f'<p class="caption">{html.escape(str(entry.get("caption", "")))}</p>'
         f"<footer>{html.escape(str(entry.get('stem', '')))} · "

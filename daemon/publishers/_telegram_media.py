@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Literal
 from PIL import Image, ImageOps
 
 from daemon.colour import to_srgb
+from daemon.names import sendable
 
 if TYPE_CHECKING:
     from aiogram.methods import SendMediaGroup, SendMessage
@@ -72,16 +73,23 @@ class Media:
             return f"{self.path.name} sent as a document (the original file): {why}"
         return None
 
+    @property
+    def upload_name(self) -> str:
+        """The file name Telegram gets: the original's, less control characters, which a
+        multipart header cannot carry (aiohttp refuses them). The record keeps the original."""
+        name = f"{self.path.stem}.jpg" if self.scaled is not None else self.path.name
+        return sendable(name)
+
     def input_file(self) -> InputFile:
         from aiogram.types import BufferedInputFile
 
         from daemon.publishers._telegram_upload import StreamedFile
 
         if self.scaled is not None:
-            return BufferedInputFile(self.scaled.data, filename=f"{self.path.stem}.jpg")
+            return BufferedInputFile(self.scaled.data, filename=self.upload_name)
         if self.data is not None:
-            return BufferedInputFile(self.data, filename=self.path.name)
-        return StreamedFile(self.path, filename=self.path.name)
+            return BufferedInputFile(self.data, filename=self.upload_name)
+        return StreamedFile(self.path, filename=self.upload_name)
 
 
 def prepare_media(path: Path, oversize: Oversize) -> Media:

@@ -16,12 +16,15 @@ from PIL import Image, ImageOps
 from pydantic import Field
 
 from daemon.colour import to_srgb
+from daemon.names import cut_to_bytes, name_max, sendable
 from daemon.post import Post
 from daemon.publishers._preview_gallery import Gallery
 from daemon.publishers.base import Publisher, PublisherContext, PublishResult
 from daemon.settings import ConfigPath, PlatformSettings
 
 _THUMBNAIL_SIZE = (640, 640)
+_THUMBNAIL_SUFFIX = ".jpg"
+_MAX_NUMBER = 99_999  # a stem's entries in one second, at most: its name keeps room for this
 
 
 class PreviewSettings(PlatformSettings):
@@ -60,9 +63,8 @@ class PreviewPublisher(Publisher[PreviewSettings]):
         folder = self.settings.folder
         (folder / "thumbnails").mkdir(parents=True, exist_ok=True)
         now = datetime.now(UTC)
-        # The stem is cut so the thumbnail's name stays well inside any file system's limit.
-        entry_id = _free_id(folder / "thumbnails", f"{now:%Y%m%dT%H%M%S}-{post.stem[:80]}")
-        thumbnail = Path("thumbnails") / f"{entry_id}.jpg"
+        entry_id = _free_id(folder / "thumbnails", f"{now:%Y%m%dT%H%M%S}-", post.stem)
+        thumbnail = Path("thumbnails") / f"{entry_id}{_THUMBNAIL_SUFFIX}"
         _write_thumbnail(post.image, folder / thumbnail)
         dropped = self._gallery.add(
             {
@@ -78,10 +80,19 @@ class PreviewPublisher(Publisher[PreviewSettings]):
         return entry_id
 
 
-def _free_id(folder: Path, wanted: str) -> str:
+def _free_id(folder: Path, prefix: str, stem: str) -> str:
+    """`prefix` + the stem as a stored name, with `-1`, `-2`, … if taken.
+
+    Control characters become `_` (a browser drops a newline from the <img> URL) and the stem
+    is cut by bytes, between characters, so `<id>-99999.jpg` fits the file system's NAME_MAX.
+    """
+    room = name_max(folder) - len(prefix) - len(f"-{_MAX_NUMBER}{_THUMBNAIL_SUFFIX}")
+    wanted = prefix + cut_to_bytes(sendable(stem), room)
     candidate, number = wanted, 0
-    while (folder / f"{candidate}.jpg").exists():
+    while (folder / f"{candidate}{_THUMBNAIL_SUFFIX}").exists():
         number += 1
+        if number > _MAX_NUMBER:
+            raise FileExistsError(f"no free thumbnail name for {stem!r} in {folder}")
         candidate = f"{wanted}-{number}"
     return candidate
 
