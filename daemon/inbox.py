@@ -14,6 +14,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import structlog
+
+log = structlog.get_logger("dropcast.inbox")
+
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp"})
 # Pictures dropcast does not publish: paired all the same, so the post is refused with a reason.
 UNSUPPORTED_IMAGE_SUFFIXES = frozenset(
@@ -25,6 +29,19 @@ CAPTION_SUFFIX = ".txt"
 MTIME_CREDIT_SECONDS = 0.25
 _IGNORED_NAMES = frozenset({".ds_store", "thumbs.db", "@eadir", ".stfolder", "desktop.ini"})
 _TEMPORARY_SUFFIXES = (".part", ".tmp", ".crdownload", ".partial", ".download")
+# A file alone (a caption without its image, or the other way round) for this long, or 10
+# settle times if that is longer, gets one warning: long enough for any copy that is still
+# under way, short enough that the owner hears of it the same minute.
+ORPHAN_MIN_SECONDS = 60.0
+ORPHAN_SETTLE_TIMES = 10
+# What an entry is when it is not a file, for the record: it is never opened (a FIFO blocks).
+_KINDS = (
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISFIFO, "a FIFO (named pipe)"),
+    (stat.S_ISSOCK, "a socket"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+)
 
 
 def is_ignored(name: str) -> bool:
@@ -48,12 +65,17 @@ def split_name(name: str) -> tuple[str, str]:
 
 @dataclass(frozen=True)
 class InboxFile:
-    """One file in the inbox as last seen (never followed if it is a symbolic link)."""
+    """One file in the inbox as last seen (never followed if it is a symbolic link).
+
+    `kind` says what the entry is when it is not a file (`"a directory"`, `"a FIFO (named
+    pipe)"`, …): such an entry is never a file of a post, only the reason one is refused.
+    """
 
     path: Path
     size: int
     mtime_ns: int
     is_symlink: bool
+    kind: str | None = None
 
     @property
     def signature(self) -> tuple[int, int]:
@@ -67,14 +89,18 @@ class Candidate:
     stem: str
     images: tuple[InboxFile, ...] = ()
     captions: tuple[InboxFile, ...] = ()
+    odd: tuple[InboxFile, ...] = ()  # entries with an image or caption name that are not files
 
     @property
     def files(self) -> tuple[InboxFile, ...]:
+        """The post's files; never an `odd` entry, which is neither read nor moved."""
         return (*self.images, *self.captions)
 
     @property
     def is_pair(self) -> bool:
-        return bool(self.images) and bool(self.captions)
+        """An image and a caption; one may be an odd entry, refused, as long as one is a file."""
+        names = [split_name(f.path.name)[1] == CAPTION_SUFFIX for f in (*self.files, *self.odd)]
+        return bool(self.files) and any(names) and not all(names)
 
     @property
     def signature(self) -> tuple[tuple[str, int, int], ...]:
@@ -82,6 +108,8 @@ class Candidate:
 
     def problem(self) -> str | None:
         """Why this pair can never be published as it is, or None."""
+        if self.odd:
+            return f"{not_a_file(self.odd[0])} and left it in the inbox"
         if len(self.images) > 1:
             names = ", ".join(sorted(f.path.name for f in self.images))
             return f"ambiguous post {self.stem!r}: several images ({names}) share one caption"
@@ -123,6 +151,11 @@ def scan_inbox(inbox: Path) -> InboxScan:
         unrecognised=sorted(table.unrecognised),
         temporaries=set(table.temporaries),
     )
+
+
+def not_a_file(entry: InboxFile) -> str:
+    """`x.jpg is a directory, not a file; dropcast never opens it`."""
+    return f"{entry.path.name} is {entry.kind}, not a file; dropcast never opens it"
 
 
 def _being_written(candidate: Candidate, temporaries: set[str]) -> bool:
@@ -172,14 +205,12 @@ class FileTable:
         return found
 
     def _build_candidate(self, stem: str) -> Candidate:
-        files = self._by_stem.get(stem, {})
-        images = tuple(
-            f for name, f in sorted(files.items()) if split_name(name)[1] != CAPTION_SUFFIX
-        )
-        captions = tuple(
-            f for name, f in sorted(files.items()) if split_name(name)[1] == CAPTION_SUFFIX
-        )
-        return Candidate(stem, images, captions)
+        entries = sorted(self._by_stem.get(stem, {}).items())
+        files = [(name, f) for name, f in entries if f.kind is None]
+        images = tuple(f for name, f in files if split_name(name)[1] != CAPTION_SUFFIX)
+        captions = tuple(f for name, f in files if split_name(name)[1] == CAPTION_SUFFIX)
+        odd = tuple(f for _, f in entries if f.kind is not None)
+        return Candidate(stem, images, captions, odd)
 
     def being_written(self, candidate: Candidate) -> bool:
         return bool(self.temporaries) and _being_written(candidate, self.temporaries)
@@ -196,18 +227,18 @@ class FileTable:
             if is_ignored(name) and os.path.lexists(self.folder / name):
                 self.temporaries.add(name)
             return
-        if (
-            suffix in IMAGE_SUFFIXES
-            or suffix in UNSUPPORTED_IMAGE_SUFFIXES
-            or suffix == CAPTION_SUFFIX
-        ):
+        if _is_post_suffix(suffix):
             self._by_stem.setdefault(stem, {})[name] = file
         else:
             self.unrecognised.add(name)
 
 
 def _look_at(path: Path) -> InboxFile | None:
-    """The file at `path` if it could be part of a post (never following a symbolic link)."""
+    """The entry at `path` if it could be part of a post (never following a symbolic link).
+
+    A directory, FIFO, socket or device is looked at only if its name is an image's or a
+    caption's, and only to say what it is: it is never opened.
+    """
     if is_ignored(path.name):
         return None
     try:
@@ -215,9 +246,18 @@ def _look_at(path: Path) -> InboxFile | None:
     except FileNotFoundError:
         return None  # gone between listing and looking
     is_link = stat.S_ISLNK(info.st_mode)
-    if not (is_link or stat.S_ISREG(info.st_mode)):
-        return None  # sub-folders, devices, sockets
-    return InboxFile(path, info.st_size, info.st_mtime_ns, is_link)
+    if is_link or stat.S_ISREG(info.st_mode):
+        return InboxFile(path, info.st_size, info.st_mtime_ns, is_link)
+    if not _is_post_suffix(split_name(path.name)[1]):
+        return None  # sub-folders and the like with other names are none of dropcast's
+    kind = next((name for test, name in _KINDS if test(info.st_mode)), "an entry of no known kind")
+    return InboxFile(path, info.st_size, info.st_mtime_ns, False, kind)
+
+
+def _is_post_suffix(suffix: str) -> bool:
+    return (
+        suffix in IMAGE_SUFFIXES or suffix in UNSUPPORTED_IMAGE_SUFFIXES or suffix == CAPTION_SUFFIX
+    )
 
 
 class SettleTracker:
@@ -265,7 +305,14 @@ class SettleTracker:
         return since + self.settle_seconds if signature == file.signature else float("inf")
 
     def complete_at(self, candidate: Candidate) -> float:
-        return max(self.ready_at(file) for file in candidate.files)
+        return max((self.ready_at(file) for file in candidate.files), default=float("-inf"))
+
+
+def _partner_wanted(stem: str, file: InboxFile) -> str:
+    """What a file alone waits for, in words: `its caption x.txt`."""
+    if split_name(file.path.name)[1] == CAPTION_SUFFIX:
+        return f"an image {stem}.jpg, {stem}.jpeg, {stem}.png or {stem}.webp"
+    return f"its caption {stem}{CAPTION_SUFFIX}"
 
 
 class Inbox:
@@ -281,6 +328,8 @@ class Inbox:
         self._table = FileTable(folder)
         self._in_flight: set[str] = set()
         self._retry_at: dict[str, tuple[object, float]] = {}
+        self._alone_since: dict[Path, float] = {}  # files without their partner, since when
+        self._reported: set[Path] = set()  # alone, and warned about: once is enough
 
     @property
     def in_flight(self) -> int:
@@ -311,12 +360,15 @@ class Inbox:
         return self._collect_due(now)
 
     def _collect_due(self, now: float) -> tuple[list[Candidate], float]:
-        due, next_at = [], float("inf")
+        due, next_at, alone = [], float("inf"), set[Path]()
         for stem in self._table.stems:
             if stem in self._in_flight:
                 continue
             candidate = self._table.candidate(stem)
-            if not candidate.is_pair or self._table.being_written(candidate):
+            if not candidate.is_pair:
+                next_at = min(next_at, self._watch_alone(candidate, now, alone))
+                continue
+            if self._table.being_written(candidate):
                 continue
             ready_at = max(self.tracker.complete_at(candidate), self._retry_time(candidate))
             if ready_at <= now:
@@ -324,7 +376,39 @@ class Inbox:
                 due.append(candidate)
             else:
                 next_at = min(next_at, ready_at)
+        # A file paired or gone starts afresh: it is warned about again only if alone again.
+        self._alone_since = {p: t for p, t in self._alone_since.items() if p in alone}
+        self._reported &= alone
         return due, next_at
+
+    def _watch_alone(self, candidate: Candidate, now: float, alone: set[Path]) -> float:
+        """Warn once about each entry that is not a file, and each file alone too long.
+
+        Returns when the next warning is due, so that the daemon looks again then.
+        """
+        for entry in candidate.odd:
+            alone.add(entry.path)
+            if entry.path not in self._reported:
+                self._reported.add(entry.path)
+                log.warning("inbox.not_a_file", file=entry.path.name, reason=not_a_file(entry))
+        bound = max(ORPHAN_MIN_SECONDS, ORPHAN_SETTLE_TIMES * self.tracker.settle_seconds)
+        next_at = float("inf")
+        for file in candidate.files:
+            alone.add(file.path)
+            since = self._alone_since.setdefault(file.path, now)
+            if file.path in self._reported:
+                continue
+            if now - since < bound:
+                next_at = min(next_at, since + bound)
+                continue
+            self._reported.add(file.path)
+            log.warning(
+                "inbox.orphan",
+                file=file.path.name,
+                waits_for=_partner_wanted(candidate.stem, file),
+                waited_seconds=round(now - since),
+            )
+        return next_at
 
     def finished(self, candidate: Candidate, retry_at: float | None = None) -> None:
         """The post is done; if it is still in the inbox, it is not due again before `retry_at`."""

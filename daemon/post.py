@@ -6,6 +6,8 @@ import codecs
 import hashlib
 import io
 import os
+import stat
+import struct
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,10 +18,33 @@ from daemon.frontmatter import FrontMatterError, parse_caption
 
 # Formats a platform can take, by what Pillow finds inside the file (not by its name).
 _IMAGE_FORMATS = {"JPEG", "PNG", "WEBP", "MPO"}
+# The plug-ins that read those formats' headers (MPO is a JPEG to the header).
+_HEADER_FORMATS = ("JPEG", "PNG", "WEBP")
+# The core setting `max_image_pixels`'s default. A JPEG (a phone's photo) is decoded at 1/8
+# scale where it can be: 48 Mpx peaked at 82 MB in the daemon with preview. A PNG is decoded
+# whole, 3-4 bytes a pixel and a copy or two more in each re-encode: 48 Mpx peaked at 610 MB,
+# 144 Mpx at 1.7 GB. 50 Mpx takes every phone's 48-50 Mpx photo and keeps a 1 GB board alive.
+DEFAULT_MAX_IMAGE_PIXELS = 50_000_000
 
 
 class PostRejectedError(Exception):
     """Raised when a post can never be published as it is (bad image, bad caption, ...)."""
+
+
+_bound = {"max_pixels": DEFAULT_MAX_IMAGE_PIXELS}
+
+
+def set_max_image_pixels(max_pixels: int) -> None:
+    """Refuse images of more than `max_pixels`, here and in every Pillow decode of the process.
+
+    Pillow's own bound is set to the same value: a code path that skips `read_post` meets
+    Pillow's warning above it and its error above twice it, never a silent decode.
+    """
+    _bound["max_pixels"] = max_pixels
+    Image.MAX_IMAGE_PIXELS = max_pixels
+
+
+set_max_image_pixels(DEFAULT_MAX_IMAGE_PIXELS)
 
 
 @dataclass(frozen=True)
@@ -81,12 +106,20 @@ def files_identity(files: Sequence[Path]) -> str:
     digest = hashlib.sha256()
     for path in files:
         try:
-            digest.update(
-                path.read_bytes() if not path.is_symlink() else os.readlink(path).encode()
-            )
+            digest.update(_identity_bytes(path))
         except OSError:
-            digest.update(str(path).encode())
+            digest.update(os.fsencode(path))
     return digest.hexdigest()
+
+
+def _identity_bytes(path: Path) -> bytes:
+    """A file's bytes, a link's target, or for anything else (a FIFO blocks) its name."""
+    mode = os.lstat(path).st_mode
+    if stat.S_ISLNK(mode):
+        return os.fsencode(os.readlink(path))
+    if stat.S_ISREG(mode):
+        return path.read_bytes()
+    return os.fsencode(path)
 
 
 def read_caption_text(path: Path) -> str:
@@ -116,6 +149,7 @@ def check_image_bytes(name: str, data: bytes) -> None:
     """Raise `PostRejectedError` unless `data` (the file `name`) is a complete, usable image."""
     if not data:
         raise PostRejectedError(f"{name}: the image file is empty (0 bytes)")
+    _check_pixels(name, data)
     try:
         with Image.open(io.BytesIO(data)) as image:
             image_format = image.format
@@ -130,3 +164,42 @@ def check_image_bytes(name: str, data: bytes) -> None:
         raise PostRejectedError(f"{name}: the image is damaged or incomplete ({error})") from None
     if image_format not in _IMAGE_FORMATS:
         raise PostRejectedError(f"{name}: a {image_format} image; expected JPEG, PNG or WebP")
+
+
+def _check_pixels(name: str, data: bytes) -> None:
+    """Refuse an image of more pixels than the bound, from its header: nothing is decoded."""
+    size = header_size(data)
+    if size is None:
+        return  # not one of ours: refused below, as unreadable or of the wrong format
+    width, height = size
+    limit = _bound["max_pixels"]
+    if width * height > limit:
+        raise PostRejectedError(
+            f"{name} is {width}x{height} = {_mpx(width * height)} Mpx, more than "
+            f"max_image_pixels ({_mpx(limit)} Mpx); scale it down to at most {_mpx(limit)} Mpx"
+        )
+
+
+def header_size(data: bytes) -> tuple[int, int] | None:
+    """The width and height a JPEG, PNG or WebP header gives, or None for any other data.
+
+    Read with the format's own plug-in, not `Image.open`, whose bomb check would warn (or
+    raise) before the size could be told to the owner.
+    """
+    Image.init()
+    for image_format in _HEADER_FORMATS:
+        factory, accept = Image.OPEN[image_format]
+        if accept is not None and not accept(data[:16]):
+            continue
+        try:
+            with factory(io.BytesIO(data), "") as image:
+                width, height = image.size
+        except (OSError, SyntaxError, ValueError, struct.error):
+            return None  # a damaged header: `Image.open` says so below
+        return width, height
+    return None
+
+
+def _mpx(pixels: int) -> str:
+    """Pixels in megapixels, as short as it stays exact enough: 144, 50, 0.003."""
+    return f"{pixels / 1e6:.3g}"

@@ -5,12 +5,19 @@ from __future__ import annotations
 import io
 import json
 import os
+import struct
+import subprocess
+import sys
+import zlib
 from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
 from PIL import Image
 
+from daemon.config import CoreSettings
+from daemon.post import DEFAULT_MAX_IMAGE_PIXELS
 from daemon.publishers.base import Registry
 from tests.conftest import (
     archived,
@@ -271,3 +278,131 @@ async def test_bad_front_matter_goes_to_failed(tmp_path: Path, registry: Registr
         await wait_for(lambda: len(archived(tmp_path)) == 3, what="the archive")
     assert "typo.txt: front matter: platfroms: unknown key" in failed_reason(tmp_path, "typo")
     assert [post.stem for post in RECEIVED["recording"]] == ["fine"]
+
+
+def _make_fifo(path: Path) -> None:
+    os.mkfifo(path)
+
+
+@pytest.mark.parametrize(
+    ("make", "kind"),
+    [(Path.mkdir, "a directory"), (_make_fifo, "a FIFO (named pipe)")],
+    ids=["directory", "fifo"],
+)
+@pytest.mark.parametrize("odd", ["image", "caption"])
+async def test_a_directory_or_fifo_named_like_a_post_file_is_refused_never_opened(
+    tmp_path: Path, registry: Registry, make: Any, kind: str, odd: str
+) -> None:
+    """x.jpg (or x.txt) that is a directory or a FIFO: the post goes to failed/ with a record
+    saying what it is; the partner goes with it, the odd entry stays (a FIFO is never opened:
+    that would block), and no platform sees the post."""
+    config = write_config(tmp_path)
+    inbox = tmp_path / "inbox"
+    odd_name, partner = ("x.jpg", "x.txt") if odd == "image" else ("x.txt", "x.jpg")
+    async with running_daemon(config, registry):
+        make(inbox / odd_name)
+        make_image(inbox / partner) if partner == "x.jpg" else (inbox / partner).write_text("c")
+        await wait_for(lambda: "x.result.json" in failed_names(tmp_path), what="failed/")
+    assert failed_reason(tmp_path, "x") == (
+        f"{odd_name} is {kind}, not a file; dropcast never opens it and left it in the inbox"
+    )
+    assert failed_names(tmp_path) == sorted([partner, "x.result.json"])
+    assert inbox_files(tmp_path) == [odd_name]
+    assert RECEIVED == {}
+
+
+def _large_png(path: Path, width: int, height: int) -> Path:
+    """A real, valid grey PNG of `width` x `height`, written row by row (never whole in memory)."""
+    compressor = zlib.compressobj(1)
+    row = b"\0" * (width + 1)  # filter byte 0, then black pixels
+    data = b"".join(compressor.compress(row) for _ in range(height)) + compressor.flush()
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+        )
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", data) + chunk(b"IEND", b"")
+    )
+    return path
+
+
+async def test_an_image_of_more_pixels_than_the_bound_is_refused_naming_its_size(
+    tmp_path: Path, registry: Registry
+) -> None:
+    """A valid 12000x12000 PNG (144 Mpx, 140 KB on disk) is refused at intake with its size and
+    the bound (50 Mpx by default); no platform sees it."""
+    config = write_config(tmp_path)
+    async with running_daemon(config, registry):
+        _large_png(tmp_path / "inbox" / "huge.png", 12000, 12000)
+        (tmp_path / "inbox" / "huge.txt").write_text("caption", encoding="utf-8")
+        await wait_for(lambda: "huge.result.json" in failed_names(tmp_path), what="failed/")
+    assert failed_reason(tmp_path, "huge") == (
+        "huge.png is 12000x12000 = 144 Mpx, more than max_image_pixels (50 Mpx); "
+        "scale it down to at most 50 Mpx"
+    )
+    assert RECEIVED == {}
+
+
+_PEAK_RSS = """
+import resource, sys
+from pathlib import Path
+from daemon.post import PostRejectedError, read_post
+image, caption = Path(sys.argv[1]), Path(sys.argv[2])
+read_post("huge", image.with_name("small.png"), caption)  # every decoder loaded
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+try:
+    read_post("huge", image, caption)
+except PostRejectedError:
+    pass
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before)
+"""
+
+
+def test_an_image_over_the_bound_is_refused_from_its_header_without_decoding(
+    tmp_path: Path,
+) -> None:
+    """Refusing the 144 Mpx PNG takes under 20 MB of memory (decoding it takes 144 MB or more)."""
+    image = _large_png(tmp_path / "huge.png", 12000, 12000)
+    make_image(tmp_path / "small.png", image_format="PNG")
+    caption = tmp_path / "huge.txt"
+    caption.write_text("caption", encoding="utf-8")
+    done = subprocess.run(
+        [sys.executable, "-W", "ignore", "-c", _PEAK_RSS, str(image), str(caption)],
+        capture_output=True,
+        check=True,
+        text=True,
+        cwd=Path(__file__).parent.parent,
+    )
+    growth_kib = int(done.stdout)
+    assert growth_kib < 20_000, f"peak RSS grew by {growth_kib} KiB"
+
+
+def test_pillow_refuses_to_decode_beyond_the_bound(tmp_path: Path) -> None:
+    """Any code path opening a larger image meets Pillow's own bound, which is set to ours."""
+    assert Image.MAX_IMAGE_PIXELS == DEFAULT_MAX_IMAGE_PIXELS
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="the daemon does not yet call daemon.post.set_max_image_pixels with the config's value",
+)
+async def test_a_configured_pixel_bound_refuses_what_the_default_takes(
+    tmp_path: Path, registry: Registry
+) -> None:
+    """With `max_image_pixels: 1000` a 64x48 image (3072 pixels) is refused, naming the bound."""
+    config = write_config(tmp_path, max_image_pixels=1000)
+    async with running_daemon(config, registry):
+        write_post(tmp_path / "inbox", "small")
+        await wait_for(lambda: "small.result.json" in failed_names(tmp_path), what="failed/")
+    assert failed_reason(tmp_path, "small") == (
+        "small.jpg is 64x48 = 0.00307 Mpx, more than max_image_pixels (0.001 Mpx); "
+        "scale it down to at most 0.001 Mpx"
+    )
+
+
+def test_the_core_config_bounds_image_pixels_as_the_post_reader_does() -> None:
+    """The default of `max_image_pixels` is the bound the post reader applies."""
+    assert CoreSettings().max_image_pixels == DEFAULT_MAX_IMAGE_PIXELS == 50_000_000

@@ -3,15 +3,31 @@
 from __future__ import annotations
 
 import os
+import socket
 import time
+from collections.abc import MutableMapping
 from pathlib import Path
+from typing import Any
 
+import anyio
 import pytest
+from structlog.testing import capture_logs
 from watchfiles import Change
 
-from daemon.inbox import InboxFile, SettleTracker, is_ignored, scan_inbox, split_name
+from daemon import inbox as inbox_module
+from daemon.inbox import Inbox, InboxFile, SettleTracker, is_ignored, scan_inbox, split_name
+from daemon.publishers.base import Registry
 from daemon.watcher import InboxFilter, renamed_in
-from tests.conftest import make_image, write_post
+from tests.conftest import (
+    TEST_PACKAGES,
+    inbox_files,
+    make_image,
+    running_daemon,
+    wait_for,
+    write_config,
+    write_post,
+)
+from tests.fakes.publishers import RECEIVED
 
 # --- is_ignored ----------------------------------------------------------------------------
 
@@ -153,13 +169,17 @@ def test_scan_lone_image_is_a_candidate_but_not_a_pair(inbox: Path) -> None:
 
 
 def test_scan_skips_sub_folders_and_their_contents(inbox: Path) -> None:
-    """Sub-folders, even one named like an image, and the files inside them are not seen."""
+    """Sub-folders and the files inside them are not seen; one named like an image is seen
+    as what it is, a directory, never as a file of a post."""
     (inbox / "album.jpg").mkdir()
     nested = inbox / "nested"
     nested.mkdir()
     write_post(nested, "deep")
     scan = scan_inbox(inbox)
-    assert scan.candidates == {}
+    assert list(scan.candidates) == ["album"]
+    album = scan.candidates["album"]
+    assert (album.files, [f.kind for f in album.odd]) == ((), ["a directory"])
+    assert not album.is_pair
     assert scan.unrecognised == []
 
 
@@ -284,12 +304,57 @@ def test_scan_reports_a_symlinked_caption(inbox: Path, tmp_path: Path) -> None:
     assert "post.txt" in problem
 
 
-def test_scan_skips_a_fifo_without_opening_it(inbox: Path) -> None:
-    """A named pipe called like an image is skipped (opening it would block)."""
+def test_scan_sees_a_fifo_without_opening_it(inbox: Path) -> None:
+    """A named pipe called like an image is seen as a FIFO and never opened (that would block)."""
     os.mkfifo(inbox / "pipe.jpg")
     scan = scan_inbox(inbox)
-    assert scan.candidates == {}
+    pipe = scan.candidates["pipe"]
+    assert (pipe.files, [f.kind for f in pipe.odd]) == ((), ["a FIFO (named pipe)"])
     assert scan.unrecognised == []
+
+
+def _bind_socket(path: Path) -> None:
+    """A Unix socket at `path`, bound by its short name (a socket's path has a length limit)."""
+    here = Path.cwd()
+    os.chdir(path.parent)
+    try:
+        with socket.socket(socket.AF_UNIX) as listener:
+            listener.bind(path.name)
+    finally:
+        os.chdir(here)
+
+
+@pytest.mark.parametrize(
+    ("make", "kind"),
+    [
+        (lambda path: path.mkdir(), "a directory"),
+        (os.mkfifo, "a FIFO (named pipe)"),
+        (lambda path: _bind_socket(path), "a socket"),
+    ],
+    ids=["directory", "fifo", "socket"],
+)
+@pytest.mark.parametrize("odd_name", ["x.jpg", "x.txt"])
+def test_a_post_with_something_other_than_a_file_is_refused_naming_it(
+    inbox: Path, make: Any, kind: str, odd_name: str
+) -> None:
+    """A directory, FIFO or socket with an image or caption name pairs with its partner, and the
+    post is refused saying what it is; only the partner, a real file, is a file of the post."""
+    partner = "x.txt" if odd_name == "x.jpg" else "x.jpg"
+    make(inbox / odd_name)
+    make_image(inbox / partner) if partner == "x.jpg" else (inbox / partner).write_text("c")
+    candidate = scan_inbox(inbox).candidates["x"]
+    assert candidate.is_pair
+    assert [f.path.name for f in candidate.files] == [partner]
+    assert candidate.problem() == (
+        f"{odd_name} is {kind}, not a file; dropcast never opens it and left it in the inbox"
+    )
+
+
+def test_two_entries_that_are_not_files_are_no_post(inbox: Path) -> None:
+    """A directory x.jpg beside a FIFO x.txt: nothing to refuse or move, so no post at all."""
+    (inbox / "x.jpg").mkdir()
+    os.mkfifo(inbox / "x.txt")
+    assert not scan_inbox(inbox).candidates["x"].is_pair
 
 
 def test_scan_records_size_and_mtime(inbox: Path) -> None:
@@ -576,3 +641,89 @@ def test_a_file_written_just_now_gets_no_credit() -> None:
     fresh = InboxFile(Path("/inbox/fresh.jpg"), 10, time.time_ns() + 1_000_000_000, False)
     tracker.observe([fresh], now=100.0)
     assert tracker.ready_at(fresh) == 100.0 + SETTLE
+
+
+# --- files waiting for their partner -------------------------------------------------------
+
+
+def _warnings(logs: list[MutableMapping[str, Any]], event: str) -> list[MutableMapping[str, Any]]:
+    return [entry for entry in logs if entry["event"] == event]
+
+
+def test_a_caption_alone_gets_one_warning_once_it_has_waited_the_bound(inbox: Path) -> None:
+    """x.txt without an image: one warning naming it and what it waits for, after 60 s (or
+    10 settle times, if longer), and never again on later looks."""
+    (inbox / "x.txt").write_text("a caption", encoding="utf-8")
+    box = Inbox(inbox, settle_seconds=2.0)
+    with capture_logs() as logs:
+        assert box.due(1000.0) == ([], 1060.0)  # woken up when the warning is due
+        box.due(1059.0)
+        assert _warnings(logs, "inbox.orphan") == []
+        box.due(1060.0)
+        box.due(2000.0)
+        box.due(3000.0, changed=[inbox / "x.txt"])
+    (warning,) = _warnings(logs, "inbox.orphan")
+    assert warning["log_level"] == "warning"
+    assert warning["file"] == "x.txt"
+    assert warning["waits_for"] == "an image x.jpg, x.jpeg, x.png or x.webp"
+    assert warning["waited_seconds"] == 60
+
+
+def test_the_bound_is_ten_settle_times_when_that_is_longer(inbox: Path) -> None:
+    """With settle_seconds 30 an image waits 300 s for its caption before the warning."""
+    make_image(inbox / "y.png", image_format="PNG")
+    box = Inbox(inbox, settle_seconds=30.0)
+    with capture_logs() as logs:
+        assert box.due(0.0)[1] == 300.0
+        box.due(300.0)
+    (warning,) = _warnings(logs, "inbox.orphan")
+    assert (warning["file"], warning["waits_for"]) == ("y.png", "its caption y.txt")
+
+
+def test_a_file_whose_partner_comes_gets_no_warning(inbox: Path) -> None:
+    """The bound counts only while the file is alone."""
+    (inbox / "z.txt").write_text("a caption", encoding="utf-8")
+    box = Inbox(inbox, settle_seconds=2.0)
+    with capture_logs() as logs:
+        box.due(0.0)
+        make_image(inbox / "z.jpg")
+        box.due(59.0)  # paired just before the bound, and complete 2 s later
+        due, _ = box.due(62.0)
+        assert [candidate.stem for candidate in due] == ["z"]
+        box.due(120.0)
+    assert _warnings(logs, "inbox.orphan") == []
+
+
+def test_an_entry_that_is_not_a_file_is_reported_at_once_and_once(inbox: Path) -> None:
+    """A directory named like an image gets one warning saying what it is, at the first look."""
+    (inbox / "album.jpg").mkdir()
+    box = Inbox(inbox, settle_seconds=2.0)
+    with capture_logs() as logs:
+        box.due(0.0)
+        box.due(100.0)
+    (warning,) = _warnings(logs, "inbox.not_a_file")
+    assert warning["file"] == "album.jpg"
+    assert warning["reason"] == "album.jpg is a directory, not a file; dropcast never opens it"
+    assert _warnings(logs, "inbox.orphan") == []
+
+
+async def test_the_photo_left_behind_by_a_change_during_publishing_is_reported(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A photo replaced while its post was published stays in the inbox without its caption
+    (archived with the post): the daemon says once that it waits for a caption."""
+    monkeypatch.setattr(inbox_module, "ORPHAN_MIN_SECONDS", 1.0)
+    registry = Registry.discover(packages=TEST_PACKAGES, entry_point_group=None)
+    config = write_config(tmp_path, {"recording": {"enabled": True, "delay": 1.0}})
+    inbox = tmp_path / "inbox"
+    with capture_logs() as logs:
+        async with running_daemon(config, registry):
+            write_post(inbox, "swap", "the first photo")
+            await wait_for(lambda: RECEIVED["recording"], what="publishing to start")
+            make_image(inbox / "swap.jpg.part", (80, 60))
+            os.replace(inbox / "swap.jpg.part", inbox / "swap.jpg")
+            await wait_for(lambda: _warnings(logs, "inbox.orphan"), what="the orphan warning")
+            await anyio.sleep(1.5)  # later looks at the inbox say nothing more
+    assert inbox_files(tmp_path) == ["swap.jpg"]
+    (warning,) = _warnings(logs, "inbox.orphan")
+    assert (warning["file"], warning["waits_for"]) == ("swap.jpg", "its caption swap.txt")
