@@ -644,8 +644,10 @@ class LedgerProgress(ProgressStore):
         self.ledger = ledger
 
     def for_post(self, post: Post, platform: str) -> Destinations:
-        if self.ledger is None or post.ledger_id is None:  # not a post the ledger admitted
+        if self.ledger is None:  # a publisher used before the daemon opened its ledger
             return self._unadmitted.for_post(post, platform)
+        if post.ledger_id is None:  # a bug: what it sent would be forgotten at once
+            raise ValueError(f"{post.stem}: a post the ledger has not admitted cannot be sent")
         return _LedgerDestinations(self.ledger, post.ledger_id, platform)
 
 

@@ -133,7 +133,7 @@ async def _in_doubt(
     destinations = publisher.context.progress.for_post(post, publisher.platform_name)
     try:
         with anyio.CancelScope(shield=True):
-            lost = await destinations.settle_pending(f"no answer: {result.error}")
+            lost = await destinations.settle_pending(f"no answer: {_clean(result.error)}")
     except STORAGE_ERRORS:  # the ledger cannot tell what is on its way: assume the worst
         log.exception("ledger.write_failed")
         return replace(result, unknown=True)

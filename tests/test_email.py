@@ -558,6 +558,21 @@ async def test_an_answer_lost_after_the_message_is_unknown_and_not_sent_again(
     assert known["post@example.com"].state == "unknown"
 
 
+async def test_an_unreadable_answer_after_the_message_is_unknown_not_refused(
+    serve: Serve, publisher: Any, tmp_path: Path
+) -> None:
+    """The server keeps the message and answers with a line that is no SMTP reply: that is no
+    refusal (it was sent again), but a lost answer: one copy, unknown, nothing retried."""
+    server = serve(behaviour=Behaviour(garbled_answer=True))
+    sender = publisher()
+    post = make_post(tmp_path / "inbox")
+    result = await sender.publish(post)
+    assert result.outcome == "unknown", result.error
+    assert (result.attempts, len(server.received), server.mail_commands) == (1, 1, 1)
+    known = await sender.context.progress.for_post(post, "email").known()
+    assert known["post@example.com"].state == "unknown"
+
+
 async def test_a_message_over_the_servers_size_is_refused_before_sending(
     serve: Serve, publisher: Any, tmp_path: Path
 ) -> None:

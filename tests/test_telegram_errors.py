@@ -5,18 +5,21 @@ from __future__ import annotations
 import json
 import logging
 import socket
+import sqlite3
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import asdict
 from pathlib import Path
 from typing import cast
 
+import aiohttp
 import anyio
 import pytest
 from structlog.testing import capture_logs
 
 from daemon.orchestrator import WorkflowOrchestrator
 from daemon.post import Post
+from daemon.progress import Destination, Destinations, MemoryProgress
 from daemon.publishers._telegram_api import TelegramCallError
 from daemon.publishers._telegram_legacy import post_key
 from daemon.publishers._telegram_media import prepare_media
@@ -161,6 +164,41 @@ async def test_a_slow_server_fails_after_request_timeout(
     assert len(fake.sent("sendPhoto")) == 1
 
 
+async def test_an_ok_answer_that_cannot_be_read_is_unknown_and_not_sent_again(
+    fake: FakeTelegram, tmp_path: Path
+) -> None:
+    """Telegram carried the request out and said ok in an answer aiogram could not read: the
+    message is there, so it is not retried (it was sent again up to max_retries times)."""
+    fake.garble(method="sendPhoto", times=1)
+    async with telegram_publisher(fake, tmp_path, max_retries=3) as publisher:
+        result = await publisher.publish(post_of(tmp_path))
+    assert result.outcome == "unknown"
+    assert "could not be read; the message has arrived" in (result.error or "")
+    assert len(fake.sent("sendPhoto")) == 1
+
+
+@pytest.mark.parametrize(
+    ("cause", "lost"),
+    [
+        (aiohttp.ConnectionTimeoutError("connect timed out"), False),
+        (aiohttp.ServerTimeoutError("read timed out"), True),
+        (aiohttp.ServerDisconnectedError(), True),
+    ],
+)
+async def test_only_a_request_that_may_have_left_is_lost(cause: Exception, lost: bool) -> None:
+    """A connect that timed out sent nothing (retried); a read time-out or a dropped
+    connection may have delivered the message (unknown, not retried)."""
+    from aiogram.exceptions import TelegramNetworkError
+    from aiogram.methods import GetMe
+
+    from daemon.publishers._telegram_api import _Where, explain
+
+    error = TelegramNetworkError(method=GetMe(), message=f"{type(cause).__name__}: {cause}")
+    error.__cause__ = cause
+    explained = explain(error, _Where("@channel", "http://127.0.0.1:1", 5))
+    assert (explained.lost, explained.retry is not None) == (lost, not lost)
+
+
 async def test_the_publish_timeout_stops_a_hanging_publish(
     fake: FakeTelegram, tmp_path: Path
 ) -> None:
@@ -228,6 +266,39 @@ async def test_progress_an_earlier_dropcast_kept_in_deliveries_json_moves_to_the
     assert result.remote_id == "@channel:7 -1001234:1"
     assert known["@channel#0"].remote_id == "7"
     assert not deliveries.exists()
+
+
+class FullLedger(MemoryProgress):
+    """A ledger on a full disk: every mark fails."""
+
+    def for_post(self, post: Post, platform: str) -> Destinations:
+        return _Unwritable()
+
+
+class _Unwritable(Destinations):
+    async def known(self) -> dict[str, Destination]:
+        return {}
+
+    async def mark(self, destinations: Iterable[Destination]) -> None:
+        raise sqlite3.OperationalError("database or disk is full")
+
+
+async def test_deliveries_json_keeps_its_entry_until_the_ledger_has_it(
+    fake: FakeTelegram, tmp_path: Path
+) -> None:
+    """A ledger that cannot take the migrated progress leaves the file's entry, and nothing
+    is sent on the strength of it."""
+    post = post_of(tmp_path)
+    media = prepare_media(post.image, "document")
+    key = post_key([media.sha256()], post.caption, None)
+    deliveries = tmp_path / "state" / "telegram" / "deliveries.json"
+    deliveries.parent.mkdir(parents=True)
+    deliveries.write_text(json.dumps({key: {"@channel": {"message_id": 7, "steps_done": 1}}}))
+    async with telegram_publisher(fake, tmp_path / "state", FullLedger()) as publisher:
+        with pytest.raises(sqlite3.OperationalError):
+            await publisher.publish(post)
+    assert key in json.loads(deliveries.read_text())
+    assert fake.sent("sendPhoto") == []
 
 
 async def test_a_crash_before_the_ledger_recorded_the_post_sends_it_to_no_chat_again(

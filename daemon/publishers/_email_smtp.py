@@ -36,6 +36,7 @@ from daemon.publishers._email_errors import (
 if TYPE_CHECKING:
     from daemon.publishers.email import EmailSettings
 
+SMTP_FIRST_REPLY = 200  # below it (1xx, or aiosmtplib's -1 for a line it cannot read): no answer
 QUIT_TIMEOUT = 5.0  # seconds to wait for the answer to QUIT
 CLOSE_WAIT = 1.0  # seconds to wait for a closed connection's socket to be released
 SMTP_COMPLETED = 250
@@ -242,9 +243,14 @@ class SmtpSession:
         try:
             protocol.write(PERIOD_REGEX.sub(b"..", payload) + b".\r\n")
             reply = await protocol.read_response(timeout=self.settings.timeout)
-        except (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPTimeoutError, OSError) as error:
+        except Exception as error:  # no answer that can be read: the server may have it
             self._client.close()  # the conversation is out of step now
             raise AnswerLostError(accepted, error) from error
+        if reply.code < SMTP_FIRST_REPLY:  # not a reply at all (aiosmtplib's -1: unreadable)
+            self._client.close()
+            raise AnswerLostError(
+                accepted, aiosmtplib.SMTPResponseException(reply.code, reply.message)
+            )
         if reply.code == SMTP_COMPLETED:
             return
         if is_size_reply(reply.code, reply.message):

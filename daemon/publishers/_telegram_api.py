@@ -210,9 +210,11 @@ def _too_large(error: Any, where: _Where) -> TelegramCallError:
 
 
 def _network(error: Any, where: _Where) -> TelegramCallError:
-    from aiohttp import ClientConnectorError
+    from aiohttp import ClientConnectorError, ConnectionTimeoutError
 
-    if isinstance(error.__cause__, ClientConnectorError):  # no connection: nothing was sent
+    # No connection was made (refused, no route, no DNS, a connect that timed out): the
+    # request never left, so it is safe to send again.
+    if isinstance(error.__cause__, ClientConnectorError | ConnectionTimeoutError):
         return TelegramCallError(f"could not reach {where.server}: {_said(error)}", RetryAfter())
     if "timeout" in _said(error).lower():
         message = f"Telegram did not answer within {where.timeout:g} s (request_timeout)"
@@ -226,6 +228,13 @@ def _server(error: Any, where: _Where) -> TelegramCallError:
 
 
 def _not_bot_api(error: Any, where: _Where) -> TelegramCallError:
+    if isinstance(error.data, dict) and error.data.get("ok") is True:
+        # Telegram said ok, in an answer aiogram could not read: the message is there.
+        return TelegramCallError(
+            f"{where.server} accepted the message{where.to_chat} in an answer that could not be "
+            "read; the message has arrived",
+            lost=True,
+        )
     return TelegramCallError(
         f"{where.server} did not answer like a Bot API server: check platforms.telegram.api_server",
         RetryAfter(),

@@ -2,8 +2,8 @@
 
 Since then each chat's parts are destinations in the ledger. A file an earlier dropcast
 left is read once: a post's entry moves into the ledger the first time that post is
-published again (found by the same key the file used), and is dropped from the file; the
-file goes once it is empty. It guards against duplicates, so a file that cannot be read or
+published again (found by the same key the file used), and only once the ledger has it is
+it dropped from the file; the file goes once it is empty. It guards against duplicates, so a file that cannot be read or
 written is only logged.
 """
 
@@ -44,16 +44,22 @@ class LegacyDeliveries:
         self.path = path
         self._gone = not path.exists()  # checked once: no dropcast writes this file any more
 
-    def take(self, key: str) -> list[Destination]:
-        """The post `key`'s chats' parts as destinations, removed from the file (blocking)."""
+    def peek(self, key: str) -> list[Destination]:
+        """The post `key`'s chats' parts as destinations (blocking: it may read the file)."""
         if self._gone:
             return []
         with _LOCK:
-            entries = self._read()
-            entry = entries.pop(key, None)
-            if entry is not None:
-                self._write(entries)
+            entry = self._read().get(key)
         return [] if entry is None else _destinations(entry)
+
+    def forget(self, key: str) -> None:
+        """Drop the post `key` from the file: the ledger has its parts now (blocking)."""
+        if self._gone:
+            return
+        with _LOCK:
+            entries = self._read()
+            if entries.pop(key, None) is not None:
+                self._write(entries)
 
     def _read(self) -> Entries:
         try:

@@ -194,15 +194,16 @@ class TelegramPublisher(Publisher[TelegramSettings]):
         oversize = self.settings.oversize
         legacy = self._legacy
 
-        def look() -> tuple[list[Media], list[Destination]]:  # one thread trip
+        def look() -> tuple[list[Media], str, list[Destination]]:  # one thread trip
             media = [prepare_media(image, oversize) for image in post.images]
-            return media, legacy.take(post_key([item.sha256() for item in media], caption, mode))
+            key = post_key([item.sha256() for item in media], caption, mode)
+            return media, key, legacy.peek(key)
 
-        media, migrated = await anyio.to_thread.run_sync(look)
+        media, key, migrated = await anyio.to_thread.run_sync(look)
+        if migrated:  # progress an earlier dropcast kept in deliveries.json: into the ledger
+            await destinations.mark(migrated)  # (a mark never undoes a `sent`)
+            await anyio.to_thread.run_sync(legacy.forget, key)
         known = await destinations.known()
-        if migrated and not known:  # progress an earlier dropcast kept in deliveries.json
-            await destinations.mark(migrated)
-            known = {destination.name: destination for destination in migrated}
         if len(media) > 1 and not all(item.as_photo for item in media):
             # An album is all photos or all documents: one document makes them all documents.
             media = [replace(item, as_photo=False, scaled=None) for item in media]

@@ -86,6 +86,7 @@ class Behaviour:
     data_replies: list[str] = field(default_factory=list)  # answers to DATA, used up in order
     stall_seconds: float = 0.0  # wait before answering MAIL
     answer_delay: float = 0.0  # keep the message, then wait this long before answering it
+    garbled_answer: bool = False  # keep the message, then answer with a line that is no reply
 
 
 class _Controller(Controller):
@@ -309,4 +310,8 @@ class _Handler:
             )
         )
         await asyncio.sleep(behaviour.answer_delay)  # kept already: a late answer is no refusal
-        return "250 2.0.0 Message accepted"
+        return (
+            "Message accepted, thank you"
+            if behaviour.garbled_answer
+            else "250 2.0.0 Message accepted"
+        )

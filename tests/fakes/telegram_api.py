@@ -99,6 +99,7 @@ class Rule:
     retry_after: int | None = None
     delay: float = 0.0
     times: int | None = None
+    garble: bool = False  # carry the request out, then answer ok with a result no client reads
 
     def matches(self, method: str, chat: str) -> bool:
         return (
@@ -154,6 +155,12 @@ class FakeTelegram:
     ) -> None:
         """Wait `seconds` before answering matching requests."""
         self.rules.append(Rule(method, chat, delay=seconds, times=times))
+
+    def garble(
+        self, *, method: str | None = None, chat: str | None = None, times: int | None = None
+    ) -> None:
+        """Carry matching requests out, then answer `ok` with a result aiogram cannot read."""
+        self.rules.append(Rule(method, chat, garble=True, times=times))
 
     def sent(self, method: str | None = None, chat: str | None = None) -> list[Request]:
         """The requests the fake accepted, in order, optionally of one method or chat."""
@@ -222,6 +229,7 @@ async def _read(http_request: web.Request) -> Request:
 async def _answer(fake: FakeTelegram, request: Request) -> tuple[int, dict[str, Any]]:
     if request.token != fake.token:
         return _error(401, "Unauthorized")
+    garbled = False
     for rule in fake.rules:
         if rule.matches(request.method, request.chat_id):
             if rule.times is not None:
@@ -230,13 +238,15 @@ async def _answer(fake: FakeTelegram, request: Request) -> tuple[int, dict[str, 
                 await _wait(fake, rule.delay)
             if rule.status != 200:
                 return _error(rule.status, rule.description, rule.retry_after)
+            garbled = garbled or rule.garble
     method = _METHODS.get(request.method)
     if method is None:
         return _error(404, "Not Found")
     try:
-        return 200, {"ok": True, "result": method(fake, request)}
+        result = method(fake, request)
     except _RefusedError as refusal:
         return _error(refusal.status, str(refusal))
+    return 200, {"ok": True, "result": {"message_id": "garbled"} if garbled else result}
 
 
 async def _wait(fake: FakeTelegram, seconds: float) -> None:
