@@ -187,7 +187,7 @@ async def _retry_archived(config: ApplicationConfig, registry: Registry, stem: s
                 outcome, states = await handler.retry_archived(row, lease)
                 tried = (
                     ", ".join(f"{name}: {state}" for name, state in states.items())
-                    or "no platform enabled"
+                    or "nothing sent: see above"
                 )
                 print(f"{row.stem}: {outcome} ({tried})")
                 complete = complete and outcome == "published"
