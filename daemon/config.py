@@ -25,9 +25,13 @@ from daemon.settings import (
     describe_issue,
     secret_values,
 )
+from daemon.yaml_safe import YamlAliasError, YamlTooDeepError, load_without_aliases
 
 KeyPath = tuple[str | int, ...]
 ModelT = TypeVar("ModelT", bound=StrictModel)
+
+# A config is a few KB: anything this big is the wrong file, and is not read into memory.
+MAX_CONFIG_BYTES = 1024 * 1024
 
 
 class LogSettings(StrictModel):
@@ -119,19 +123,35 @@ def load_config(
 
 def _read_text(path: Path) -> str:
     try:
-        return path.read_text(encoding="utf-8-sig")
+        with path.open("rb") as file:
+            raw = file.read(MAX_CONFIG_BYTES + 1)
     except FileNotFoundError:
         raise ConfigError(
             path, [(None, ConfigProblem((), "the config file does not exist"))]
         ) from None
-    except (OSError, UnicodeDecodeError) as error:
+    except OSError as error:
+        raise ConfigError(path, [(None, ConfigProblem((), f"cannot read it: {error}"))]) from None
+    if len(raw) > MAX_CONFIG_BYTES:
+        problem = ConfigProblem((), "the config file is larger than 1 MiB: is it the right file?")
+        raise ConfigError(path, [(None, problem)])
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
         raise ConfigError(path, [(None, ConfigProblem((), f"cannot read it: {error}"))]) from None
 
 
 def _parse_yaml(path: Path, text: str) -> tuple[yaml.Node | None, dict[str, Any]]:
     try:
-        document = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        document, data = load_without_aliases(text)
+    except YamlAliasError as error:
+        message = (
+            f"YAML aliases are not allowed in the config (found {error.count}); "
+            "write the values out"
+        )
+        raise ConfigError(path, [(error.line, ConfigProblem((), message))]) from None
+    except YamlTooDeepError:
+        problem = ConfigProblem((), "nested too deeply (a config needs only a few levels)")
+        raise ConfigError(path, [(None, problem)]) from None
     except yaml.MarkedYAMLError as error:
         line = error.problem_mark.line + 1 if error.problem_mark else None
         problem = ConfigProblem((), f"not valid YAML: {error.problem or error}")

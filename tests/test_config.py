@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import textwrap
 from pathlib import Path
 from typing import cast
@@ -724,6 +726,91 @@ def test_config_error_is_one_line_per_problem(tmp_path: Path, registry: Registry
 
     problems = caught.value.problems
     assert len(str(caught.value).splitlines()) == len(problems) == 2
+
+
+# --- what cannot be read safely: aliases, size, depth -----------------------------------
+
+
+def alias_bomb(levels: int = 7) -> tuple[str, int]:
+    """A small valid-looking config whose aliases stand for 10**levels values; and its first alias's line.
+
+    Seven levels is the issue's case: about 500 bytes that took the old loader 20 s and more.
+    """
+    lines = ["inbox: inbox", "platforms:", "  preview:", "    enabled: true"]
+    lines.append("x0: &x0 [a, b, c, d, e, f, g, h, i, j]")
+    first_alias = len(lines) + 1
+    for level in range(1, levels + 1):
+        lines.append(f"x{level}: &x{level} [" + ", ".join([f"*x{level - 1}"] * 10) + "]")
+    return "\n".join(lines) + "\n", first_alias
+
+
+def test_an_alias_bomb_is_refused_before_it_is_expanded(tmp_path: Path, registry: Registry) -> None:
+    """Nested aliases are refused with the line of the first and their count, without expanding them."""
+    text, line = alias_bomb()
+    path = write(tmp_path, text)
+
+    error = load_error(path, registry)
+
+    assert error == (
+        f"{path}, line {line}: YAML aliases are not allowed in the config (found 70); "
+        "write the values out"
+    )
+
+
+def test_a_single_alias_is_refused_too(tmp_path: Path, registry: Registry) -> None:
+    """Even one harmless alias is refused: a config has no need of them, and one rule is clear."""
+    path = write(
+        tmp_path,
+        """\
+        inbox: &folder drop
+        archive: *folder
+        """,
+    )
+
+    error = load_error(path, registry)
+
+    assert error == (
+        f"{path}, line 2: YAML aliases are not allowed in the config (found 1); write the values out"
+    )
+
+
+def test_a_config_over_one_mebibyte_is_not_read(tmp_path: Path, registry: Registry) -> None:
+    """A file larger than 1 MiB is refused as the wrong file, even when it is valid YAML."""
+    path = tmp_path / "config.yaml"
+    path.write_text("inbox: inbox\n" + "#" * (1024 * 1024) + "\n", encoding="utf-8")
+
+    error = load_error(path, registry)
+
+    assert error == f"{path}: the config file is larger than 1 MiB: is it the right file?"
+
+
+def test_deep_nesting_is_a_config_error_not_a_crash(tmp_path: Path, registry: Registry) -> None:
+    """Thousands of nested brackets are a config error, not a RecursionError out of the parser."""
+    path = write(tmp_path, "inbox: " + "[" * 3000 + "]" * 3000 + "\n")
+
+    error = load_error(path, registry)
+
+    assert error == f"{path}: nested too deeply (a config needs only a few levels)"
+
+
+def test_check_refuses_an_alias_bomb_with_its_file_and_line(tmp_path: Path) -> None:
+    """`dropcast check` on the issue's alias bomb exits 1 at once, saying where and what is wrong."""
+    text, line = alias_bomb()
+    path = write(tmp_path, text)
+
+    finished = subprocess.run(
+        [sys.executable, "-m", "daemon", "--config", str(path), "check"],
+        capture_output=True,
+        text=True,
+        timeout=50,
+        check=False,
+    )
+
+    assert finished.returncode == 1
+    assert finished.stderr == (
+        f"dropcast: {path}, line {line}: YAML aliases are not allowed in the config (found 70); "
+        "write the values out\n"
+    )
 
 
 # --- ${file:} reads only from the folders meant for secrets -------------------------------
