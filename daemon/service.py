@@ -158,9 +158,9 @@ class Daemon:
         self._intake_scope.cancel()
 
     async def reload(self) -> None:
-        """Re-read the config now, as on SIGHUP."""
+        """Re-read the config, as on SIGHUP: now, or once a file being written is complete."""
         self.notifier.reloading()
-        await self._apply_config(self.reloader.reload_if_changed(force=True))
+        await self._apply_config(await self.reloader.reload_when_complete())
         self.notifier.ready(self.status_line())
 
     def status_line(self) -> str:
@@ -226,9 +226,10 @@ class Daemon:
         """Look at the inbox and start every post that is complete and not already going."""
         if not self._locks_held():
             return
-        await self._apply_config(self.reloader.reload_if_changed())
+        await self._apply_config(await self.reloader.reload_if_changed())
         now = anyio.current_time()
-        self._next_sweep = now + self.config.core.rescan_seconds
+        # A config still being written is looked at again once it has been still long enough.
+        self._next_sweep = min(now + self.config.core.rescan_seconds, self.reloader.due_at)
         try:
             # Events name what changed; the periodic look (an empty batch) lists everything.
             changed = batch.paths if batch.paths else None
