@@ -30,6 +30,7 @@ from daemon.ledger import (
 from daemon.lock import InboxLockedError, RetryLock
 from daemon.logging import configure_logging
 from daemon.platforms import ActivePlatforms
+from daemon.post import set_max_image_pixels
 from daemon.publishers.base import PublisherContext, Registry, RegistryError
 from daemon.secrets import REDACTOR
 from daemon.status import describe, needs_attention, render_table
@@ -171,6 +172,7 @@ async def _retry(config: ApplicationConfig, registry: Registry, stem: str | None
 
 
 async def _retry_archived(config: ApplicationConfig, registry: Registry, stem: str | None) -> int:
+    set_max_image_pixels(config.core.max_image_pixels)  # the archived images are read again
     ledger = Ledger(ledger_path(config.core.state))
     async_ledger = AsyncLedger(ledger)
     platforms = ActivePlatforms(registry, config, LedgerProgress(async_ledger))

@@ -24,6 +24,7 @@ from daemon.inbox import Candidate, Inbox
 from daemon.ledger import AsyncLedger, Ledger, LedgerProgress, ledger_path
 from daemon.lock import InboxLock, LockLostError, StateLock
 from daemon.platforms import ActivePlatforms
+from daemon.post import DEFAULT_MAX_IMAGE_PIXELS, set_max_image_pixels
 from daemon.publishers.base import Registry
 from daemon.reload import ConfigReloader
 from daemon.stalls import STORAGE_ERRORS
@@ -85,12 +86,14 @@ class Daemon:
         with InboxLock(self.inbox) as inbox_lock, StateLock(core.state) as state_lock:
             self._locks = (inbox_lock, state_lock)
             ledger = Ledger(ledger_path(core.state))
+            set_max_image_pixels(core.max_image_pixels)
             try:
                 async_ledger = AsyncLedger(ledger)
                 self.progress.attach(async_ledger)
                 await self._serve(async_ledger, task_status)
             finally:
                 ledger.close()
+                set_max_image_pixels(DEFAULT_MAX_IMAGE_PIXELS)  # the process's bound, as before
         if self._lock_lost is not None:
             raise self._lock_lost
 
@@ -285,6 +288,7 @@ class Daemon:
         await self.platforms.apply(config)
         self._inbox.tracker.settle_seconds = config.core.settle_seconds
         self._limiter.total_tokens = config.core.max_concurrent_posts
+        set_max_image_pixels(config.core.max_image_pixels)
 
     async def _handle_signals(self, *, task_status: TaskStatus[None]) -> None:
         with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT, signal.SIGHUP) as signals:

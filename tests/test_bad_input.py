@@ -385,10 +385,6 @@ def test_pillow_refuses_to_decode_beyond_the_bound(tmp_path: Path) -> None:
     assert Image.MAX_IMAGE_PIXELS == DEFAULT_MAX_IMAGE_PIXELS
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the daemon does not yet call daemon.post.set_max_image_pixels with the config's value",
-)
 async def test_a_configured_pixel_bound_refuses_what_the_default_takes(
     tmp_path: Path, registry: Registry
 ) -> None:
