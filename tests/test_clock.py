@@ -45,14 +45,19 @@ def _back_a_day(offset: Path) -> None:
     offset.write_text("-1d\n")
 
 
+def _first_attempt_failed(dropcast: Dropcast) -> None:
+    """Start dropcast, drop the post `late` and wait for its first attempt (the gate fails it)."""
+    dropcast.start()
+    drop(dropcast.inbox, "late")
+    wait_until(lambda: dropcast.received("gate") == ["late"], "the first attempt")
+
+
 def test_a_backward_step_while_waiting_delays_the_retry_by_nothing(
     stepped: tuple[Dropcast, Path],
 ) -> None:
     """The clock goes back a day after the first attempt failed: the retry comes on time."""
     dropcast, offset = stepped
-    dropcast.start()
-    drop(dropcast.inbox, "late")
-    wait_until(lambda: dropcast.received("gate") == ["late"], "the first attempt")
+    _first_attempt_failed(dropcast)
     _back_a_day(offset)
     wait_until(lambda: len(dropcast.received("gate")) == 2, "the retry", within=30)
 
@@ -62,9 +67,7 @@ def test_after_a_restart_a_wait_is_capped_at_the_configured_delay(
 ) -> None:
     """Restarted with the clock a day behind, the post waits at most its delay, not a day."""
     dropcast, offset = stepped
-    dropcast.start()
-    drop(dropcast.inbox, "late")
-    wait_until(lambda: dropcast.received("gate") == ["late"], "the first attempt")
+    _first_attempt_failed(dropcast)
     dropcast.stop()
     _back_a_day(offset)
     dropcast.start()

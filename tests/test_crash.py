@@ -134,13 +134,18 @@ def wait_until(condition: Callable[[], object], what: str, within: float = 30.0)
     raise AssertionError(f"timed out waiting for {what}")
 
 
-@pytest.fixture
-def dropcast(tmp_path: Path) -> Iterator[Dropcast]:
-    runner = Dropcast(tmp_path)
+def killed_after(folder: Path) -> Iterator[Dropcast]:
+    """A `Dropcast` in `folder`, for a fixture to yield from: killed after, if still running."""
+    runner = Dropcast(folder)
     yield runner
     if runner.process is not None and runner.process.poll() is None:
         runner.process.kill()
         runner.process.wait()
+
+
+@pytest.fixture
+def dropcast(tmp_path: Path) -> Iterator[Dropcast]:
+    yield from killed_after(tmp_path)
 
 
 def drop(inbox: Path, stem: str, size: tuple[int, int] = (64, 48)) -> bytes:
@@ -381,20 +386,28 @@ def test_a_second_stop_signal_ends_the_grace_period(dropcast: Dropcast) -> None:
     ]
 
 
-def test_killed_before_a_careful_platform_sent_anything_it_is_simply_sent_again(
-    dropcast: Dropcast,
-) -> None:
-    """Killed while a platform that marks its destinations was still loading (nothing was
-    sent): at the next start it is sent as if for the first time, not left unknown."""
-    dropcast.configure(gate_tracking={"hold": True})
+def kill_gate_tracking_at(dropcast: Dropcast, stem: str, hold: str, mark: str) -> None:
+    """Post `stem` to gate_tracking held by option `hold`, kill dropcast once the gate leaves
+    `mark`, let the gate go, restart until the post is published, and stop."""
+    dropcast.configure(gate_tracking={hold: True})
     dropcast.start()
-    drop(dropcast.inbox, "early")
-    wait_until(lambda: (dropcast.signals / "gate_tracking.entered").exists(), "it to load")
+    drop(dropcast.inbox, stem)
+    wait_until(
+        lambda: (dropcast.signals / f"gate_tracking.{mark}").exists(), f"gate_tracking.{mark}"
+    )
     dropcast.kill()
     dropcast.release("gate_tracking")
     dropcast.start()
     dropcast.wait_for_event("post.published")
     dropcast.stop()
+
+
+def test_killed_before_a_careful_platform_sent_anything_it_is_simply_sent_again(
+    dropcast: Dropcast,
+) -> None:
+    """Killed while a platform that marks its destinations was still loading (nothing was
+    sent): at the next start it is sent as if for the first time, not left unknown."""
+    kill_gate_tracking_at(dropcast, "early", hold="hold", mark="entered")
     assert dropcast.received("gate_tracking") == ["early"]
     tracking = record(dropcast, "early")["platforms"]["gate_tracking"]
     assert (tracking["state"], tracking["attempts"]) == ("sent", 2)
@@ -404,15 +417,7 @@ def test_killed_before_a_careful_platform_sent_anything_it_is_simply_sent_again(
 def test_killed_after_a_careful_platform_began_sending_it_is_unknown(dropcast: Dropcast) -> None:
     """Killed after the destination was marked `sending`: it may have arrived, so it is
     unknown (the record names it) and not sent again without the owner."""
-    dropcast.configure(gate_tracking={"hold_sending": True})
-    dropcast.start()
-    drop(dropcast.inbox, "midway")
-    wait_until(lambda: (dropcast.signals / "gate_tracking.sending").exists(), "it to send")
-    dropcast.kill()
-    dropcast.release("gate_tracking")
-    dropcast.start()
-    dropcast.wait_for_event("post.published")
-    dropcast.stop()
+    kill_gate_tracking_at(dropcast, "midway", hold="hold_sending", mark="sending")
     assert dropcast.received("gate_tracking") == ["midway"]
     tracking = record(dropcast, "midway")["platforms"]["gate_tracking"]
     assert tracking["state"] == "unknown"

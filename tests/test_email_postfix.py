@@ -53,6 +53,34 @@ def publisher(server: MailServer, port: str, tmp_path: Path, **settings: Any) ->
     return EmailPublisher(EmailSettings.model_validate(values), context, retry_policy=FAST_RETRIES)
 
 
+def login_publisher(
+    server: MailServer, port: str, tmp_path: Path, security: str, password: str = PASSWORD
+) -> EmailPublisher:
+    """A publisher logging in as USER with `password` over `security`, trusting the test CA."""
+    return publisher(
+        server,
+        port,
+        tmp_path,
+        security=security,
+        ca_file=str(server.ca_file),
+        username=USER,
+        password=password,
+    )
+
+
+async def run_until_filed(
+    config: Path, stem: str, caption: str, filed_in: str, within: float, what: str
+) -> None:
+    """Run the daemon on `config`, drop the post `stem`, and stop once its record is in `filed_in`."""
+    async with running_daemon(config, _registry()):
+        write_post(config.parent / "inbox", stem, caption)
+        await wait_for(
+            lambda: list((config.parent / filed_in).rglob(f"{stem}.result.json")),
+            within=within,
+            what=what,
+        )
+
+
 def dropcast(config: Path, *arguments: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "daemon", "--config", str(config), *arguments],
@@ -79,13 +107,7 @@ async def test_post_level_retries_never_mail_the_accepting_recipient_twice(
     recipients = ["post@example.com", "full@example.com", "gone@example.com"]
     platforms = {"email": section(mail_server, "plain", recipients=recipients)}
     config = write_config(tmp_path, platforms, max_attempts=3, retry_delays=[0.2])
-    async with running_daemon(config, _registry()):
-        write_post(tmp_path / "inbox", "retried", caption)
-        await wait_for(
-            lambda: list((tmp_path / "failed").rglob("retried.result.json")),
-            within=100,
-            what="the post to fail three times",
-        )
+    await run_until_filed(config, "retried", caption, "failed", 100, "the post to fail three times")
     mail_server.settled()
     assert mail_server.copies("post", caption) == 1
     record = record_of(tmp_path / "failed", "retried")
@@ -108,13 +130,9 @@ async def test_dropcast_retry_never_mails_the_accepting_recipient_twice(
         "preview": {"enabled": True, "folder": "preview"},
     }
     config = write_config(tmp_path, platforms)
-    async with running_daemon(config, _registry()):
-        write_post(tmp_path / "inbox", "partial", caption)
-        await wait_for(
-            lambda: list((tmp_path / "archive").rglob("partial.result.json")),
-            within=30,
-            what="the partial post in the archive",
-        )
+    await run_until_filed(
+        config, "partial", caption, "archive", 30, "the partial post in the archive"
+    )
     for _ in range(2):
         retried = dropcast(config, "retry", "partial")
         assert retried.stdout.splitlines()[-1] == "partial: partial (email: failed)", retried.stderr
@@ -132,13 +150,7 @@ async def test_a_lost_answer_after_the_data_is_one_copy_recorded_unknown(
     caption = unique("Slow server")
     platforms = {"email": section(mail_server, "slow", timeout=SLOW_SECONDS / 3)}
     config = write_config(tmp_path, platforms, max_attempts=3, retry_delays=[0.2])
-    async with running_daemon(config, _registry()):
-        write_post(tmp_path / "inbox", "slow", caption)
-        await wait_for(
-            lambda: list((tmp_path / "archive").rglob("slow.result.json")),
-            within=60,
-            what="the post in the archive",
-        )
+    await run_until_filed(config, "slow", caption, "archive", 60, "the post in the archive")
     mail_server.settled()
     assert mail_server.copies("post", caption) == 1
     email = record_of(tmp_path / "archive", "slow")["platforms"]["email"]
@@ -183,15 +195,7 @@ async def test_a_wrong_password_is_one_auth_attempt(
     """A wrong password costs one failed AUTH in Postfix's log (CRAM-MD5, the strongest
     offered), and is not retried; the right one logs in and delivers over STARTTLS."""
     before = len(mail_server.log())
-    wrong = publisher(
-        mail_server,
-        "submission",
-        tmp_path,
-        security="starttls",
-        ca_file=str(mail_server.ca_file),
-        username=USER,
-        password="not-the-password",
-    )
+    wrong = login_publisher(mail_server, "submission", tmp_path, "starttls", "not-the-password")
     caption = unique("Login")
     result = await wrong.publish(make_post(tmp_path / "inbox", "login", caption))
     failures = re.findall(r"SASL (\S+) authentication failed", mail_server.log()[before:])
@@ -200,15 +204,7 @@ async def test_a_wrong_password_is_one_auth_attempt(
     assert result.attempts == 1
     assert result.error is not None
     assert "refused the login of me@example.com with AUTH CRAM-MD5 (535 5.7.8" in result.error
-    right = publisher(
-        mail_server,
-        "submission",
-        tmp_path,
-        security="starttls",
-        ca_file=str(mail_server.ca_file),
-        username=USER,
-        password=PASSWORD,
-    )
+    right = login_publisher(mail_server, "submission", tmp_path, "starttls")
     sent = await right.publish(make_post(tmp_path / "inbox", "login", caption))
     assert sent.ok, sent.error
     mail_server.settled()
@@ -222,15 +218,7 @@ async def test_implicit_tls_and_an_untrusted_certificate(
     """Implicit TLS with a login delivers; STARTTLS to a certificate from an unknown CA is
     refused at once, pointing to ca_file, with nothing delivered."""
     caption = unique("TLS")
-    implicit = publisher(
-        mail_server,
-        "tls",
-        tmp_path,
-        security="tls",
-        ca_file=str(mail_server.ca_file),
-        username=USER,
-        password=PASSWORD,
-    )
+    implicit = login_publisher(mail_server, "tls", tmp_path, "tls")
     assert (await implicit.publish(make_post(tmp_path / "inbox", "tls", caption))).ok
     untrusted = publisher(
         mail_server, "untrusted", tmp_path, security="starttls", ca_file=str(mail_server.ca_file)

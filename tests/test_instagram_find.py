@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -17,32 +16,15 @@ from daemon.publishers.base import PublishResult
 from daemon.publishers.instagram import FOUND_NOTE, CannotTellError, InstagramPublisher
 from tests.fakes.instagram import (
     FakeInstagram,
-    fake_instagram,
+    fake_fixture,  # noqa: F401 - a pytest fixture
     feed_with,
     instagram_publisher,
     make_post,
-    state_with_saved_session,
+    offline_fixture,  # noqa: F401 - a pytest fixture
+    saved_state_fixture,  # noqa: F401 - a pytest fixture
 )
-from tests.fakes.instagram.network import refuse_network, skip_instagrapi_sleeps
 
 LONG_CAPTION = " ".join(f"word{n:04d}" for n in range(300))[:2500]
-
-
-@pytest.fixture(autouse=True)
-def _offline(monkeypatch: pytest.MonkeyPatch) -> None:
-    refuse_network(monkeypatch)
-    skip_instagrapi_sleeps(monkeypatch)
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeInstagram]:
-    with fake_instagram() as fake:
-        yield fake
-
-
-@pytest.fixture
-async def state(tmp_path: Path, fake: FakeInstagram) -> Path:
-    return await state_with_saved_session(tmp_path, fake)
 
 
 def pause(state: Path, reason: str = "a security challenge") -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -14,33 +13,12 @@ from structlog.testing import capture_logs
 
 from tests.fakes.instagram import (
     FakeInstagram,
-    fake_instagram,
+    fake_fixture,  # noqa: F401 - a pytest fixture
     instagram_publisher,
     make_post,
-    state_with_saved_session,
+    offline_fixture,  # noqa: F401 - a pytest fixture
+    saved_state_fixture,  # noqa: F401 - a pytest fixture
 )
-from tests.fakes.instagram.network import (
-    Sleeps,
-    refuse_network,
-    skip_instagrapi_sleeps,
-)
-
-
-@pytest.fixture(autouse=True)
-def sleeps(monkeypatch: pytest.MonkeyPatch) -> Sleeps:
-    refuse_network(monkeypatch)
-    return skip_instagrapi_sleeps(monkeypatch)
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeInstagram]:
-    with fake_instagram() as fake:
-        yield fake
-
-
-@pytest.fixture
-async def state(tmp_path: Path, fake: FakeInstagram) -> Path:
-    return await state_with_saved_session(tmp_path, fake)
 
 
 def limits_file(state: Path) -> dict[str, Any]:

@@ -10,7 +10,6 @@ attempt finds it without a request.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import cast
 
@@ -27,32 +26,16 @@ from daemon.publishers.base import PublishResult
 from daemon.publishers.instagram import FOUND_NOTE, RECORDED_NOTE, InstagramPublisher
 from tests.fakes.instagram import (
     FakeInstagram,
-    fake_instagram,
+    fake_fixture,  # noqa: F401 - a pytest fixture
     feed_with,
     instagram_publisher,
     make_post,
-    state_with_saved_session,
+    offline_fixture,  # noqa: F401 - a pytest fixture
+    saved_state_fixture,  # noqa: F401 - a pytest fixture
 )
-from tests.fakes.instagram.network import Sleeps, refuse_network, skip_instagrapi_sleeps
+from tests.fakes.instagram.network import Sleeps
 
 LOST = "Instagram's answer to the post was lost ("
-
-
-@pytest.fixture(autouse=True)
-def sleeps(monkeypatch: pytest.MonkeyPatch) -> Sleeps:
-    refuse_network(monkeypatch)
-    return skip_instagrapi_sleeps(monkeypatch)
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeInstagram]:
-    with fake_instagram() as fake:
-        yield fake
-
-
-@pytest.fixture
-async def state(tmp_path: Path, fake: FakeInstagram) -> Path:
-    return await state_with_saved_session(tmp_path, fake)
 
 
 @pytest.fixture
@@ -129,15 +112,22 @@ async def test_instagrapi_neither_waits_nor_sends_configure_again(
     assert not {60, 2} & set(sleeps.seconds), sleeps.seconds
 
 
+async def lost_first_attempt(
+    fake: FakeInstagram, state: Path, tmp_path: Path, how: str
+) -> tuple[InstagramPublisher, Post, PublishResult]:
+    """A publisher, a post, and its first attempt, whose configure answer was lost (`how`)."""
+    lose_configure(fake, how)
+    publisher = instagram_publisher(state)
+    post = make_post(tmp_path)
+    return publisher, post, await publisher.publish(post)
+
+
 @pytest.mark.parametrize("how", LOSSES)
 async def test_a_lost_post_found_on_the_account_is_not_posted_twice(
     fake: FakeInstagram, state: Path, tmp_path: Path, how: str
 ) -> None:
     """Lost, then the caption is among the recent posts: found, and configure stays at one."""
-    lose_configure(fake, how)
-    publisher = instagram_publisher(state)
-    post = make_post(tmp_path)
-    first = await publisher.publish(post)
+    publisher, post, first = await lost_first_attempt(fake, state, tmp_path, how)
     fake.reply("user_feed", 200, feed_with(("DCfakeCODE1", "Red sky tonight")))
     result = await next_attempt(publisher, post, first)
     assert (result.ok, result.remote_id, result.notes) == (True, "DCfakeCODE1", (FOUND_NOTE,))
@@ -149,10 +139,7 @@ async def test_a_lost_post_missing_from_the_account_is_sent_again_once(
     fake: FakeInstagram, state: Path, tmp_path: Path, how: str
 ) -> None:
     """Lost, then no recent post has the caption: it is sent again, once."""
-    lose_configure(fake, how)
-    publisher = instagram_publisher(state)
-    post = make_post(tmp_path)
-    first = await publisher.publish(post)
+    publisher, post, first = await lost_first_attempt(fake, state, tmp_path, how)
     result = await next_attempt(publisher, post, first)
     assert result.ok, result.error
     assert fake.names == ["rupload", "configure", "user_feed", "rupload", "configure"]

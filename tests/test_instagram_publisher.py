@@ -8,7 +8,6 @@ import io
 import json
 import struct
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import anyio
@@ -22,32 +21,17 @@ from tests.fakes.instagram import (
     UPLOAD_ENDPOINTS,
     USER_ID,
     FakeInstagram,
-    fake_instagram,
+    fake_fixture,  # noqa: F401 - a pytest fixture
     form,
     instagram_publisher,
     make_post,
+    offline_fixture,  # noqa: F401 - a pytest fixture
 )
-from tests.fakes.instagram.network import (
-    Sleeps,
-    refuse_network,
-    skip_instagrapi_sleeps,
-)
+from tests.fakes.instagram.network import Sleeps
 
 FIRST_LOGIN = [*LOGIN_ENDPOINTS, "reels_tray", "timeline"]
 RELOGIN = FIRST_LOGIN[1:]  # the same device: its key ("usdid") is registered already
 SEED = "JBSW Y3DP EHPK 3PXP"  # an authentication app's key, as apps show it
-
-
-@pytest.fixture(autouse=True)
-def sleeps(monkeypatch: pytest.MonkeyPatch) -> Sleeps:
-    refuse_network(monkeypatch)
-    return skip_instagrapi_sleeps(monkeypatch)
-
-
-@pytest.fixture
-def fake() -> Iterator[FakeInstagram]:
-    with fake_instagram() as fake:
-        yield fake
 
 
 @pytest.fixture

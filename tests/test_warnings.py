@@ -14,7 +14,7 @@ from PIL import Image
 
 from daemon.logging import configure_logging
 from daemon.secrets import REDACTED, REDACTOR
-from tests.test_crash import Dropcast, wait_until
+from tests.test_crash import Dropcast, killed_after, wait_until
 
 SECRET = "warned-s3cret-value"
 
@@ -30,11 +30,7 @@ def corrupt_exif_jpeg(path: Path) -> None:
 
 @pytest.fixture
 def dropcast(tmp_path: Path) -> Iterator[Dropcast]:
-    runner = Dropcast(tmp_path)
-    yield runner
-    if runner.process is not None and runner.process.poll() is None:
-        runner.process.kill()
-        runner.process.wait()
+    yield from killed_after(tmp_path)
 
 
 def test_a_pillow_warning_is_a_json_event_naming_the_post_and_file(dropcast: Dropcast) -> None:

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
+import pytest
 import requests
 import responses
 from PIL import Image
@@ -32,6 +33,7 @@ from daemon.post import Post, read_post
 from daemon.progress import ProgressStore
 from daemon.publishers.base import PublisherContext
 from daemon.publishers.instagram import InstagramPublisher, InstagramSettings
+from tests.fakes.instagram.network import Sleeps, refuse_network, skip_instagrapi_sleeps
 
 REPLIES = Path(__file__).parent / "replies"
 USERNAME = "dropcast.test"
@@ -285,3 +287,27 @@ def fake_instagram() -> Iterator[FakeInstagram]:
         fake = FakeInstagram(mock)
         yield fake
         assert fake.unmatched() == [], "requests no fake endpoint answers"
+
+
+# Fixtures for the Instagram test modules, which import them by these function names (each
+# is registered under its `name`, the one tests ask for).
+
+
+@pytest.fixture(name="sleeps", autouse=True)
+def offline_fixture(monkeypatch: pytest.MonkeyPatch) -> Sleeps:
+    """No network beyond this machine, and instagrapi's sleeps recorded instead of slept."""
+    refuse_network(monkeypatch)
+    return skip_instagrapi_sleeps(monkeypatch)
+
+
+@pytest.fixture(name="fake")
+def fake_fixture() -> Iterator[FakeInstagram]:
+    """The fake Instagram (`fake_instagram`), for the whole test."""
+    with fake_instagram() as fake:
+        yield fake
+
+
+@pytest.fixture(name="state")
+async def saved_state_fixture(tmp_path: Path, fake: FakeInstagram) -> Path:
+    """A state folder with a saved session (`state_with_saved_session`)."""
+    return await state_with_saved_session(tmp_path, fake)
