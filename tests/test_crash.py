@@ -387,8 +387,7 @@ def test_a_second_stop_signal_ends_the_grace_period(dropcast: Dropcast) -> None:
 
 
 def kill_gate_tracking_at(dropcast: Dropcast, stem: str, hold: str, mark: str) -> None:
-    """Post `stem` to gate_tracking held by option `hold`, kill dropcast once the gate leaves
-    `mark`, let the gate go, restart until the post is published, and stop."""
+    """Post `stem` to gate_tracking (held by `hold`), kill at its `mark`, restart until published."""
     dropcast.configure(gate_tracking={hold: True})
     dropcast.start()
     drop(dropcast.inbox, stem)
