@@ -174,6 +174,7 @@ async def _retry(config: ApplicationConfig, registry: Registry, stem: str | None
 async def _retry_archived(config: ApplicationConfig, registry: Registry, stem: str | None) -> int:
     set_max_image_pixels(config.core.max_image_pixels)  # the archived images are read again
     ledger = Ledger(ledger_path(config.core.state))
+    ledger.recover(archived=True)  # what an earlier retry, killed, left pending
     async_ledger = AsyncLedger(ledger)
     platforms = ActivePlatforms(registry, config, LedgerProgress(async_ledger))
     try:

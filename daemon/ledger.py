@@ -36,7 +36,7 @@ from daemon.progress import (
 )
 from daemon.publishers.base import PublishResult
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 _POSTS_AND_DELIVERIES = """
 CREATE TABLE posts (
     id INTEGER PRIMARY KEY,
@@ -87,7 +87,8 @@ CREATE TABLE destinations (
 _SCHEMA = _POSTS_AND_DELIVERIES + _DESTINATIONS
 # What each older schema needs to become this one.
 _MIGRATIONS = {
-    1: _DESTINATIONS + "; ALTER TABLE deliveries ADD COLUMN tracked INTEGER NOT NULL DEFAULT 0"
+    1: _DESTINATIONS,
+    2: "ALTER TABLE deliveries ADD COLUMN tracked INTEGER NOT NULL DEFAULT 0",
 }
 
 P = ParamSpec("P")
@@ -441,31 +442,43 @@ class Ledger:
         destinations = self.destinations(post_id, platform).values()
         return replace(_delivery(row), destinations=(*destinations,))
 
-    def recover(self) -> int:
-        """At start: what a crash left `pending`. A destination's request may have arrived:
-        `unknown`. A delivery of a platform that marks its destinations is `unknown` only if
-        one of them is in doubt; otherwise nothing of it was sent (dropcast died loading the
-        platform's library, or preparing the images) and it is `failed`, safe to send at the
-        next attempt. Any other pending delivery is `unknown`. Returns how many deliveries
-        that made unknown."""
+    def recover(self, *, archived: bool = False) -> int:
+        """What a crash left `pending`, in the posts still in the inbox (the daemon, at its
+        start) or, with `archived`, in archived ones (`dropcast retry`, before it sends).
+
+        A destination's request may have arrived: `unknown`. A delivery of a platform that
+        marks its destinations is `unknown` only if one of them is in doubt; otherwise
+        nothing of it was sent (dropcast died loading the platform's library, or preparing
+        the images) and it is `failed`, safe to send at the next attempt. Any other pending
+        delivery is `unknown`. Returns how many deliveries that made unknown."""
         now = time.time()
+        # Each statement below touches only posts in the inbox, or with `archived` only
+        # archived ones: (filed_at IS NOT NULL) = ?.
         with self._transaction():
             self._db.execute(
                 "UPDATE deliveries SET state = 'failed', updated_at = ?, error = ? "
-                "WHERE state = 'pending' AND tracked AND NOT EXISTS (SELECT 1 FROM destinations d "
-                "WHERE d.post_id = deliveries.post_id AND d.platform = deliveries.platform "
-                "AND d.state IN ('pending', 'unknown'))",
-                (now, "dropcast stopped before anything was sent: sent at the next attempt"),
+                "WHERE state = 'pending' AND tracked "
+                "AND post_id IN (SELECT id FROM posts WHERE (filed_at IS NOT NULL) = ?) "
+                "AND NOT EXISTS (SELECT 1 "
+                "FROM destinations d WHERE d.post_id = deliveries.post_id "
+                "AND d.platform = deliveries.platform AND d.state IN ('pending', 'unknown'))",
+                (
+                    now,
+                    "dropcast stopped before anything was sent: sent at the next attempt",
+                    archived,
+                ),
             )
-            lost = (now, "dropcast stopped before the platform answered")
+            lost = (now, "dropcast stopped before the platform answered", archived)
             cursor = self._db.execute(
                 "UPDATE deliveries SET state = 'unknown', updated_at = ?, error = ? "
-                "WHERE state = 'pending'",
+                "WHERE state = 'pending' "
+                "AND post_id IN (SELECT id FROM posts WHERE (filed_at IS NOT NULL) = ?)",
                 lost,
             )
             self._db.execute(
                 "UPDATE destinations SET state = 'unknown', updated_at = ?, error = ? "
-                "WHERE state = 'pending'",
+                "WHERE state = 'pending' "
+                "AND post_id IN (SELECT id FROM posts WHERE (filed_at IS NOT NULL) = ?)",
                 lost,
             )
         return cursor.rowcount

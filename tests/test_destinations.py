@@ -5,7 +5,7 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from daemon.ledger import Ledger
+from daemon.ledger import DeliveryState, Ledger
 from daemon.post import Post
 from daemon.progress import Destination, DestinationState
 from daemon.publishers.base import PublishResult
@@ -97,4 +97,35 @@ def test_a_ledger_of_schema_1_is_upgraded_keeping_its_posts(tmp_path: Path) -> N
     assert upgraded.post(row.id).stem == "sunset"
     upgraded.close()
     with sqlite3.connect(path) as database:
-        assert database.execute("SELECT version FROM schema_version").fetchall() == [(2,)]
+        assert database.execute("SELECT version FROM schema_version").fetchall() == [(3,)]
+
+
+def test_a_ledger_of_schema_2_gains_the_tracked_column(tmp_path: Path) -> None:
+    """A ledger with destinations but no `tracked` (schema 2) is upgraded, not broken."""
+    path = tmp_path / "dropcast.db"
+    ledger = Ledger(path)
+    row = ledger.open_post("abc", "sunset", [tmp_path / "sunset.jpg"])
+    ledger._db.execute("ALTER TABLE deliveries DROP COLUMN tracked")
+    ledger._db.execute("UPDATE schema_version SET version = 2")
+    ledger.close()
+    upgraded = Ledger(path)
+    upgraded.mark_pending(row.id, "email", tracked=True)
+    assert upgraded.recover() == 0  # tracked, nothing in doubt: failed, not unknown
+    assert upgraded.deliveries(row.id)["email"].state is DeliveryState.FAILED
+    upgraded.close()
+
+
+def test_the_daemon_and_retry_each_recover_only_their_own_posts(tmp_path: Path) -> None:
+    """The daemon's start leaves an archived post a retry is sending alone, and the retry
+    leaves the inbox's posts to the daemon."""
+    ledger = Ledger(tmp_path / "dropcast.db")
+    inbox = ledger.open_post("a", "inbox", [tmp_path / "inbox.jpg"])
+    archived = ledger.open_post("b", "archived", [tmp_path / "archived.jpg"])
+    ledger.filed(archived.id, tmp_path / "archived.result.json")
+    for row in (inbox, archived):
+        ledger.mark_pending(row.id, "email")
+    assert ledger.recover() == 1
+    assert ledger.deliveries(archived.id)["email"].state is DeliveryState.PENDING
+    assert ledger.recover(archived=True) == 1
+    assert ledger.deliveries(archived.id)["email"].state is DeliveryState.UNKNOWN
+    ledger.close()

@@ -215,7 +215,7 @@ def test_a_ledger_from_a_newer_dropcast_is_refused(tmp_path: Path) -> None:
     with sqlite3.connect(tmp_path / "dropcast.db") as database:
         database.execute("UPDATE schema_version SET version = 99")
     with pytest.raises(
-        LedgerError, match=r"written by a newer dropcast \(schema 99, this one knows 2\)"
+        LedgerError, match=r"written by a newer dropcast \(schema 99, this one knows 3\)"
     ):
         Ledger(tmp_path / "dropcast.db")
 
