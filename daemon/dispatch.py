@@ -33,7 +33,7 @@ from daemon.platforms import AnyPublisher, Lease
 from daemon.post import Post, PostRejectedError, files_identity, read_post
 from daemon.publishers.base import PublishResult
 from daemon.record import Outcome, build_record
-from daemon.stalls import STORAGE_ERRORS, Stalls
+from daemon.stalls import STORAGE_ERRORS, Stalls, is_environmental
 
 log = structlog.get_logger("dropcast.post")
 
@@ -134,6 +134,8 @@ class PostHandler:
         try:
             unfiled = await self.ledger.run(Ledger.unfiled)
         except STORAGE_ERRORS as error:  # looked at again at the next sweep
+            if not is_environmental(error):
+                raise
             self.stalls.stalled(error)
             return
         for row in unfiled:  # before any new name is chosen, keep these posts' names theirs
@@ -170,7 +172,7 @@ class PostHandler:
         record = build_record(row, deliveries, earlier)
         try:
             record_path = await anyio.to_thread.run_sync(carry_out, filing, record)
-        except OSError as error:
+        except OSError as error:  # a full disk, say: the filing is finished later
             self.stalls.stalled(error)
             return later(FILING_RETRY_SECONDS)
         await self.ledger.run(Ledger.filed, row.id, record_path)

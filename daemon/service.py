@@ -27,7 +27,7 @@ from daemon.platforms import ActivePlatforms
 from daemon.post import DEFAULT_MAX_IMAGE_PIXELS, set_max_image_pixels
 from daemon.publishers.base import Registry
 from daemon.reload import ConfigReloader
-from daemon.stalls import STORAGE_ERRORS
+from daemon.stalls import is_environmental
 from daemon.systemd import SystemdNotifier
 from daemon.watcher import Batch, choose_polling, watch_inbox
 
@@ -258,17 +258,23 @@ class Daemon:
                         result = await self._handler.handle(candidate, lease)
             if isinstance(result, Later):
                 retry_at = result.at
-        except STORAGE_ERRORS as error:  # a full disk, a folder it may not write: may pass
-            self._handler.stalls.stalled(error)
-            retry_at = anyio.current_time() + self.config.core.rescan_seconds
-        except Exception:  # a bug handling one post must not take the daemon down
-            # Not retried on its own: it may have been published already. A restart retries it.
-            log.exception("post.crashed", post=candidate.stem)
-            retry_at = float("inf")
+        except Exception as error:  # one post's trouble must not take the daemon down
+            retry_at = self._after_trouble(candidate, error)
         finally:
             self._inbox.finished(candidate, retry_at)
             if retry_at is not None:
                 self._sweep_no_later_than(retry_at)
+
+    def _after_trouble(self, candidate: Candidate, error: Exception) -> float:
+        """When to look at a post again after `error`: at the next look if the machine's
+        (a full disk, a folder it may not write: that passes), else only after a restart."""
+        if is_environmental(error):
+            with structlog.contextvars.bound_contextvars(post=candidate.stem):
+                self._handler.stalls.stalled(error)
+            return anyio.current_time() + self.config.core.rescan_seconds
+        # A bug. Not retried on its own: it may have been published already.
+        log.exception("post.crashed", post=candidate.stem)
+        return float("inf")
 
     async def _apply_config(self, config: ApplicationConfig | None) -> None:
         if config is None:

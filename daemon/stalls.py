@@ -9,6 +9,7 @@ file and why, however many posts and looks it holds up, and once more when it ha
 
 from __future__ import annotations
 
+import errno
 import sqlite3
 from pathlib import Path
 
@@ -16,8 +17,24 @@ import structlog
 
 log = structlog.get_logger("dropcast.post")
 
-# The environment's failures; anything else is a bug (`post.crashed`).
+# The kinds of error the environment raises; `is_environmental` tells which of them pass.
 STORAGE_ERRORS = (OSError, sqlite3.OperationalError)
+
+# What a full disk, a permission or a read-only or failing disk says, and passes when the
+# owner fixes it; any other OSError (a name too long, a file gone) is a bug: `post.crashed`.
+_ENVIRONMENT_ERRNOS = frozenset(
+    {errno.EACCES, errno.EPERM, errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO}
+)
+_ENVIRONMENT_SQLITE = ("disk is full", "database is locked", "readonly", "disk i/o error")
+
+
+def is_environmental(error: BaseException) -> bool:
+    """Whether `error` is the machine's (space, permissions, a failing disk), not a bug."""
+    if isinstance(error, OSError):
+        return error.errno in _ENVIRONMENT_ERRNOS
+    if isinstance(error, sqlite3.OperationalError):
+        return any(words in str(error).lower() for words in _ENVIRONMENT_SQLITE)
+    return False
 
 
 class Stalls:
@@ -28,7 +45,8 @@ class Stalls:
         self._causes: dict[tuple[str, str], None] = {}
 
     def stalled(self, error: BaseException) -> None:
-        """A post could not move on because of `error`; say so unless it was said already."""
+        """A post could not move on because of `error`; say so unless it was said already
+        (the post it held up first is named by the log's context)."""
         cause = self._cause(error)
         if cause in self._causes:
             return

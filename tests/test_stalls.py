@@ -11,12 +11,14 @@ from __future__ import annotations
 import errno
 import os
 import shutil
+import sqlite3
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from daemon.stalls import is_environmental
 from tests.test_crash import Dropcast, drop, wait_until
 
 NO_OVERRIDE = ["setpriv", "--inh-caps=-dac_override", "--bounding-set=-dac_override", "--"]
@@ -123,3 +125,25 @@ def test_a_full_disk_under_the_ledger_holds_posts_until_there_is_room(
     assert {e["event"] for e in stalls} == {"post.stalled"}
     assert len(stalls) <= 2  # the ledger and, if it came first, a file in the state folder
     assert sorted(dropcast.received("gate")) == ["first", "second", "third"]
+
+
+@pytest.mark.parametrize(
+    ("error", "passes"),
+    [
+        (PermissionError(errno.EACCES, "Permission denied", "archive/2026-12-02"), True),
+        (OSError(errno.ENOSPC, "No space left on device"), True),
+        (OSError(errno.EROFS, "Read-only file system"), True),
+        (sqlite3.OperationalError("database or disk is full"), True),
+        (sqlite3.OperationalError("database is locked"), True),
+        (OSError(errno.ENAMETOOLONG, "File name too long"), False),
+        (FileNotFoundError(errno.ENOENT, "No such file or directory"), False),
+        (sqlite3.OperationalError("no such column: tracked"), False),
+        (ValueError("a bug"), False),
+    ],
+)
+def test_only_the_machines_troubles_wait_for_the_next_look(
+    error: BaseException, passes: bool
+) -> None:
+    """Space, permissions and a failing disk pass once fixed; anything else is a bug, which is
+    reported as a crash with its traceback rather than retried at every look."""
+    assert is_environmental(error) is passes
