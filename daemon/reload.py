@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -32,8 +33,9 @@ FORCED_WAIT_SECONDS = 30.0
 class ConfigReloader:
     """Holds the last good config and replaces it when the file changes, is complete and valid.
 
-    A file renamed over the config (a new inode) is complete at once; one written in place
-    is complete once unchanged for the settle time, so a half-written file is never read.
+    A file renamed over the config (a new inode whose ctime is past its mtime) is complete
+    at once; any other is complete once unchanged for the settle time, so a half-written
+    file is never read.
     """
 
     def __init__(
@@ -101,9 +103,11 @@ class ConfigReloader:
         """Whether the changed file is complete; if not, `due_at` says when to look again."""
         clock = anyio.current_time()
         if now != self._seen:
-            # A new inode is a file renamed into place (complete), unless the file was
-            # missing before: then it may be being written under its own name.
-            self._renamed = self._seen is not None and now[2] != self._seen[2]
+            # A new inode is complete at once only if it was renamed into place; a file
+            # created while the old existed (vim renames the old to a backup) or while it
+            # was missing may still be being written under its own name.
+            replaced = self._seen is not None and now[2] != self._seen[2]
+            self._renamed = replaced and _arrived_by_rename(self.path, now)
             age = max(0.0, (time.time_ns() - now[1]) / 1e9)
             self._seen, self._seen_since = now, clock - min(age, MTIME_CREDIT_SECONDS)
             if not self._renamed:
@@ -134,6 +138,21 @@ class ConfigReloader:
 
     def _load(self) -> ApplicationConfig:
         return load_config(self.path, self.registry, self.environ)
+
+
+def _arrived_by_rename(path: Path, now: tuple[int, int, int]) -> bool:
+    """Whether the file was renamed after its last write: a rename changes ctime, not mtime.
+
+    A write and a rename within one tick of the file system's clock look like a plain
+    write, so such a file settles: later, never half-read.
+    """
+    try:
+        info = os.stat(path)
+    except OSError:
+        return False
+    if (info.st_size, info.st_mtime_ns, info.st_ino) != now:  # written again since: it settles
+        return False
+    return info.st_ctime_ns > info.st_mtime_ns
 
 
 def describe_changes(old: ApplicationConfig, new: ApplicationConfig) -> list[str]:

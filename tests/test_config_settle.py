@@ -101,12 +101,35 @@ async def test_a_config_renamed_into_place_applies_at_once(
     with capture_logs() as logs:
         async with running_daemon(config, registry):
             replace_config(config, text)
+            info = config.stat()
+            assert info.st_ctime_ns > info.st_mtime_ns, "the file system hides the rename"
             # Well within the 60 s a file written in place would wait.
             await wait_for(lambda: events(logs, "config.reloaded"), within=20, what="the reload")
             drop_renamed(tmp_path / "inbox", "after")
             await wait_for(lambda: len(archived(tmp_path)) == 3, what="the post")
     assert received("new") == ["after"]
     assert events(logs, "config.settling") == []
+
+
+async def test_a_new_file_written_in_place_of_a_renamed_old_one_is_applied_only_once_complete(
+    tmp_path: Path, registry: Registry
+) -> None:
+    """Vim's save (the old config renamed to a backup, a new file written under its name) settles."""
+    config = write_config(tmp_path, two_platforms("old1", "old2"), settle_seconds=5)
+    first, rest = split_before_second_platform(config, ("new1", "new2"))
+    with capture_logs() as logs:
+        async with running_daemon(config, registry):
+            os.rename(config, config.with_name("config.yaml~"))
+            with config.open("w", encoding="utf-8") as writer:  # a new inode, not renamed in
+                writer.write(first)
+                writer.flush()
+                await wait_for(lambda: seen_or_applied(logs), what="the first chunk to be seen")
+                assert not events(logs, "config.reloaded"), "the half-written config was applied"
+                writer.write(rest)
+            await wait_for(lambda: events(logs, "config.reloaded"), within=30, what="the config")
+    assert [e["changed"] for e in events(logs, "config.reloaded")] == [
+        ["platforms.recording.label", "platforms.recording2.label"]
+    ]
 
 
 async def test_a_reload_on_request_waits_for_a_config_being_written(

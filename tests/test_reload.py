@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import MutableMapping
 from pathlib import Path
 from typing import Any
@@ -21,9 +22,16 @@ def events(logs: list[MutableMapping[str, Any]], name: str) -> list[MutableMappi
 
 
 def replace_config(path: Path, text: str) -> None:
-    """Replace the config the way editors do: write a new file, rename it over the old one."""
+    """Replace the config the way editors do: write a new file, rename it over the old one.
+
+    The rename comes a clock tick after the write, so that it shows as one (ctime past
+    mtime); a rename within the write's tick looks like a write, and the daemon lets it settle.
+    """
     temporary = path.with_name(".config.yaml.swp")
     temporary.write_text(text, encoding="utf-8")
+    written = temporary.stat().st_mtime_ns
+    while time.time_ns() < written + 50_000_000:  # file times lag the clock by up to a tick
+        time.sleep(0.01)
     os.replace(temporary, path)
 
 
