@@ -82,8 +82,9 @@ class Daemon:
         for folder in (core.inbox, core.archive, core.failed, core.state):
             folder.mkdir(parents=True, exist_ok=True)
         self._lock_lost: LockLostError | None = None
-        # The inbox's first, so that its message names it; the state folder's guards the ledger.
-        with InboxLock(self.inbox) as inbox_lock, StateLock(core.state) as state_lock:
+        # The state folder's first: a second dropcast on the same ledger then never touches the
+        # inbox lock, which the running one would take for a lock lost and stop (none would run).
+        with StateLock(core.state) as state_lock, InboxLock(self.inbox) as inbox_lock:
             self._locks = (inbox_lock, state_lock)
             ledger = Ledger(ledger_path(core.state))
             set_max_image_pixels(core.max_image_pixels)

@@ -297,19 +297,22 @@ def test_killed_while_filing_loses_nothing_and_sends_nothing_twice(
 
 
 def test_a_second_daemon_on_the_same_inbox_exits_naming_the_lock(dropcast: Dropcast) -> None:
-    """While one dropcast runs, another on its inbox exits 1, naming the lock and the running process."""
+    """While one dropcast runs, another on its config exits 1, naming the lock and the running
+    process, and leaves the first one running."""
     dropcast.configure(gate={})
     dropcast.start()
     assert dropcast.process is not None
     second = run_command(dropcast, "run")
+    alive = dropcast.process.poll() is None
     dropcast.stop()
     assert second.returncode == 1
-    lock = dropcast.inbox / ".dropcast.lock"
+    state = dropcast.folder / "state"
     assert (
-        f"another dropcast (pid {dropcast.process.pid}) is already running on {dropcast.inbox}"
-        in second.stderr
+        f"another dropcast (pid {dropcast.process.pid}) is already running with the state "
+        f"folder {state}" in second.stderr
     )
-    assert str(lock) in second.stderr
+    assert str(state / "dropcast.lock") in second.stderr
+    assert alive
 
 
 def test_a_damaged_ledger_stops_dropcast_before_it_touches_the_inbox(dropcast: Dropcast) -> None:
