@@ -47,7 +47,7 @@ def test_a_pillow_warning_is_a_json_event_naming_the_post_and_file(dropcast: Dro
     warned = [e for e in dropcast.events() if e["event"] == "python.warning"]
     assert warned, "no python.warning event"
     assert warned[0]["category"] == "UserWarning"
-    assert warned[0]["message"] == "Tag data larger than file. Skipping tag 270"
+    assert str(warned[0]["message"]).startswith("Tag data larger than file")  # Pillow's words
     assert warned[0]["level"] == "warning"
     assert (warned[0]["post"], warned[0]["file"]) == ("cut", str(image))
     assert "PIL" in warned[0]["source"]
