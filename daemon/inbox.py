@@ -55,6 +55,23 @@ def is_ignored(name: str) -> bool:
     )
 
 
+def is_undecodable(name: str) -> bool:
+    """True for a name that is not UTF-8 (os.scandir gives its bad bytes as surrogates).
+
+    Such a name cannot be stored in the ledger or a record, so its file is never read or moved.
+    """
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def shown_name(name: str) -> str:
+    """`caf\\xe9.txt` for a name whose byte 0xE9 is not UTF-8: printable, the bytes visible."""
+    return os.fsencode(name).decode("utf-8", "backslashreplace")
+
+
 def split_name(name: str) -> tuple[str, str]:
     """`'My photo.JPG'` → `('My photo', '.jpg')`: the exact stem and the lower-case suffix."""
     stem, dot, suffix = name.rpartition(".")
@@ -172,6 +189,7 @@ class FileTable:
         self._candidates: dict[str, Candidate] = {}  # built on demand, dropped on a change
         self.temporaries: set[str] = set()
         self.unrecognised: set[str] = set()
+        self.undecodable: set[str] = set()  # names that are not UTF-8: never part of a post
 
     @property
     def stems(self) -> list[str]:
@@ -180,7 +198,7 @@ class FileTable:
     def rescan(self) -> list[InboxFile]:
         """List the whole folder again (raises OSError if it cannot); returns every file."""
         self._by_stem, self.temporaries, self.unrecognised = {}, set(), set()
-        self._candidates = {}
+        self._candidates, self.undecodable = {}, set()
         with os.scandir(self.folder) as entries:
             for entry in entries:
                 self._record(entry.name, _look_at(Path(entry.path)))
@@ -220,6 +238,7 @@ class FileTable:
         self._candidates.pop(stem, None)
         self.temporaries.discard(name)
         self.unrecognised.discard(name)
+        self.undecodable.discard(name)
         self._by_stem.get(stem, {}).pop(name, None)
         if not self._by_stem.get(stem, True):
             del self._by_stem[stem]
@@ -227,7 +246,9 @@ class FileTable:
             if is_ignored(name) and os.path.lexists(self.folder / name):
                 self.temporaries.add(name)
             return
-        if _is_post_suffix(suffix):
+        if is_undecodable(name):
+            self.undecodable.add(name)
+        elif _is_post_suffix(suffix):
             self._by_stem.setdefault(stem, {})[name] = file
         else:
             self.unrecognised.add(name)
@@ -330,6 +351,7 @@ class Inbox:
         self._retry_at: dict[str, tuple[object, float]] = {}
         self._alone_since: dict[Path, float] = {}  # files without their partner, since when
         self._reported: set[Path] = set()  # alone, and warned about: once is enough
+        self._reported_names: set[str] = set()  # names not UTF-8, warned about
 
     @property
     def in_flight(self) -> int:
@@ -379,7 +401,21 @@ class Inbox:
         # A file paired or gone starts afresh: it is warned about again only if alone again.
         self._alone_since = {p: t for p, t in self._alone_since.items() if p in alone}
         self._reported &= alone
+        self._warn_undecodable()
         return due, next_at
+
+    def _warn_undecodable(self) -> None:
+        """Warn once about each file whose name is not UTF-8, for as long as it stays."""
+        names = self._table.undecodable
+        for name in sorted(names - self._reported_names):
+            shown = shown_name(name)
+            log.warning(
+                "inbox.undecodable_name",
+                file=shown,
+                reason=f"{shown}: the file name is not valid UTF-8, so dropcast cannot record "
+                "it and never reads or moves this file; rename it to a UTF-8 name",
+            )
+        self._reported_names = set(names)
 
     def _watch_alone(self, candidate: Candidate, now: float, alone: set[Path]) -> float:
         """Warn once about each entry that is not a file, and each file alone too long.

@@ -3,6 +3,9 @@
 File-system events are only triggers: the inbox is listed again after each batch, so a
 missed or duplicated event changes nothing. From the events themselves we learn one
 thing a listing cannot tell: which files arrived by a rename from a temporary name.
+
+watchfiles stops for good at an event for a name that is not UTF-8 (every later `watch`
+raises "Unable to decode path"): the watch is then made afresh, and the inbox listed in full.
 """
 
 from __future__ import annotations
@@ -13,11 +16,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import anyio
+import structlog
 from anyio.abc import TaskStatus
 from watchfiles import BaseFilter, Change
-from watchfiles._rust_notify import RustNotify
+from watchfiles._rust_notify import RustNotify, WatchfilesRustInternalError
 
 from daemon.inbox import is_ignored
+
+log = structlog.get_logger("dropcast.watcher")
 
 
 class InboxFilter(BaseFilter):
@@ -120,6 +126,7 @@ def _file_system_type(path: Path) -> str:
 # make posts later, but a renamed-in post waits one to two looks.
 STEP_MS = 100
 DEBOUNCE_MS = 1_600  # at most this long gathering one batch while events keep coming
+RESTART_PAUSE_SECONDS = 1.0  # between a failed watch and the next
 
 
 async def watch_inbox(
@@ -129,18 +136,48 @@ async def watch_inbox(
 
     This is watchfiles' `awatch` loop, but its thread waits for events with no time-out: it
     comes back to the event loop only with events, or within one step of a cancellation. (A
-    time-out every second cost an idle daemon as much again as the looks themselves.)
+    time-out every second cost an idle daemon as much again as the looks themselves.) If
+    watchfiles fails, the watch starts again and an empty `Batch` asks for a full listing.
     """
     keep = InboxFilter(inbox, config_file)
     paths = [str(path) for path in sorted({inbox, config_file.parent})]
-    with RustNotify(paths, False, force_polling, 500, False, False) as notify:
-        while True:
-            raw = await _next_changes(notify)
-            changes = {(Change(change), path) for change, path in raw if keep(Change(change), path)}
-            if changes:
-                yield Batch(
-                    paths=frozenset(Path(p) for _, p in changes), renamed_in=renamed_in(changes)
-                )
+    reported: set[str] = set()
+    restarted = False
+    while True:
+        try:
+            with RustNotify(paths, False, force_polling, 500, False, False) as notify:
+                if restarted:  # the events lost with the old watch: list everything
+                    yield Batch()
+                while True:
+                    changes = _kept(await _next_changes(notify), keep)
+                    if changes:
+                        yield Batch(
+                            paths=frozenset(Path(p) for _, p in changes),
+                            renamed_in=renamed_in(changes),
+                        )
+        except WatchfilesRustInternalError as error:
+            _report_restart(error, reported)
+        restarted = True
+        # A name that cannot be decoded and keeps changing (still being copied) would
+        # otherwise restart the watch and list the inbox at every step.
+        await anyio.sleep(RESTART_PAUSE_SECONDS)
+
+
+def _kept(raw: set[tuple[int, str]], keep: InboxFilter) -> set[tuple[Change, str]]:
+    return {(Change(change), path) for change, path in raw if keep(Change(change), path)}
+
+
+def _report_restart(error: WatchfilesRustInternalError, reported: set[str]) -> None:
+    """Once per distinct error: the inbox's own warning names an undecodable file already."""
+    message = str(error)
+    if message in reported:
+        return
+    reported.add(message)
+    log.info(
+        "watcher.restarted",
+        error=message,
+        detail="watchfiles stopped reporting events; watching again and listing the inbox in full",
+    )
 
 
 async def _next_changes(notify: RustNotify) -> set[tuple[int, str]]:
@@ -148,13 +185,19 @@ async def _next_changes(notify: RustNotify) -> set[tuple[int, str]]:
 
     The thread cannot be interrupted, so a cancellation sets `stop`, which the thread looks
     at after each step: one call of `is_set`, made while it holds the GIL for the step anyway,
-    a few µs at most beside the wake-up's 45.
+    a few µs at most beside the wake-up's 45. watchfiles' own error is raised as it is.
     """
     stop = threading.Event()  # this call's own: setting it once the call is over is harmless
+    failed: WatchfilesRustInternalError | None = None
     async with anyio.create_task_group() as group:
         await group.start(_set_when_cancelled, stop)
-        raw = await anyio.to_thread.run_sync(notify.watch, DEBOUNCE_MS, STEP_MS, 0, stop)
+        try:
+            raw = await anyio.to_thread.run_sync(notify.watch, DEBOUNCE_MS, STEP_MS, 0, stop)
+        except WatchfilesRustInternalError as error:  # raised here, not wrapped in a group
+            raw, failed = None, error
         group.cancel_scope.cancel()
+    if failed is not None:
+        raise failed
     # Anything but a set ("stop", or "signal", which only the main thread receives) is a
     # return without events; the cancellation that caused it is raised when the group exits.
     return raw if isinstance(raw, set) else set()

@@ -727,3 +727,97 @@ async def test_the_photo_left_behind_by_a_change_during_publishing_is_reported(
     assert inbox_files(tmp_path) == ["swap.jpg"]
     (warning,) = _warnings(logs, "inbox.orphan")
     assert (warning["file"], warning["waits_for"]) == ("swap.jpg", "its caption swap.txt")
+
+
+# --- names that are not UTF-8 --------------------------------------------------------------
+
+BAD_NAMES = (b"caf\xe9.jpg", b"caf\xe9.txt")
+
+
+def _drop_undecodable_pair(inbox: Path) -> dict[Path, tuple[int, int, int, int]]:
+    """An image and a caption named `caf\\xe9` (Latin-1, not UTF-8); returns their stat.
+
+    The access time is set before the mtime, so that reading a file moves it (relatime).
+    """
+    found = {}
+    for name in BAD_NAMES:
+        path = Path(os.fsdecode(os.fsencode(inbox) + b"/" + name))
+        if name.endswith(b".jpg"):
+            make_image(path)
+        else:
+            path.write_text("a caption", encoding="utf-8")
+        mtime = path.stat().st_mtime_ns
+        os.utime(path, ns=(mtime - 10_000_000_000, mtime))
+        found[path] = _identity(path)
+    return found
+
+
+def _identity(path: Path) -> tuple[int, int, int, int]:
+    info = os.stat(path)
+    return info.st_ino, info.st_size, info.st_mtime_ns, info.st_atime_ns
+
+
+def _undecodable_warnings(logs: list[MutableMapping[str, Any]]) -> list[str]:
+    found = _warnings(logs, "inbox.undecodable_name")
+    assert all(entry["log_level"] == "warning" for entry in found)
+    assert all("rename it to a UTF-8 name" in entry["reason"] for entry in found)
+    return sorted(entry["file"] for entry in found)
+
+
+def test_a_name_that_is_not_utf8_is_no_post_and_is_named_once(inbox: Path) -> None:
+    """`caf\\xe9.jpg` + `caf\\xe9.txt` are never due; each gets one warning showing the byte."""
+    _drop_undecodable_pair(inbox)
+    write_post(inbox, "good")
+    box = Inbox(inbox, settle_seconds=0.0)
+    with capture_logs() as logs:
+        due, _ = box.due(100.0)
+        box.due(200.0)
+        box.due(300.0, changed=[inbox / "good.jpg"])
+    assert [candidate.stem for candidate in due] == ["good"]
+    assert _undecodable_warnings(logs) == ["caf\\xe9.jpg", "caf\\xe9.txt"]
+
+
+async def test_a_name_that_is_not_utf8_dropped_while_running_is_left_alone(
+    tmp_path: Path, registry: Registry
+) -> None:
+    """Dropped beside good posts: they are published, the daemon keeps running, the
+    undecodable files stay in the inbox unread, with one warning each."""
+    config = write_config(tmp_path)
+    inbox = tmp_path / "inbox"
+    with capture_logs() as logs:
+        async with running_daemon(config, registry):
+            bad = _drop_undecodable_pair(inbox)
+            write_post(inbox, "good")
+            await wait_for(lambda: len(RECEIVED["recording"]) == 1, within=30, what="good")
+            write_post(inbox, "later")  # after watchfiles met the bad name
+            await wait_for(lambda: len(RECEIVED["recording"]) == 2, within=30, what="later")
+            await wait_for(lambda: len(_undecodable_warnings(logs)) == 2, what="the warnings")
+    assert sorted(post.stem for post in RECEIVED["recording"]) == ["good", "later"]
+    _assert_left_alone(tmp_path, bad, logs)
+
+
+async def test_a_name_that_is_not_utf8_found_at_start_is_left_alone(
+    tmp_path: Path, registry: Registry
+) -> None:
+    """Already in the inbox at start (the full listing sees it): the good post is published,
+    the undecodable files stay unread, with one warning each."""
+    config = write_config(tmp_path)
+    inbox = tmp_path / "inbox"
+    bad = _drop_undecodable_pair(inbox)
+    write_post(inbox, "good")
+    with capture_logs() as logs:
+        async with running_daemon(config, registry):
+            await wait_for(lambda: RECEIVED["recording"], within=30, what="the good post")
+            await wait_for(lambda: len(_undecodable_warnings(logs)) == 2, what="the warnings")
+            write_post(inbox, "later")
+            await wait_for(lambda: len(RECEIVED["recording"]) == 2, within=30, what="later")
+    _assert_left_alone(tmp_path, bad, logs)
+
+
+def _assert_left_alone(
+    folder: Path, bad: dict[Path, tuple[int, int, int, int]], logs: list[MutableMapping[str, Any]]
+) -> None:
+    assert sorted(os.listdir(os.fsencode(folder / "inbox"))) == [b".dropcast.lock", *BAD_NAMES]
+    assert {path: _identity(path) for path in bad} == bad  # not moved, changed or read
+    assert _undecodable_warnings(logs) == ["caf\\xe9.jpg", "caf\\xe9.txt"]
+    assert _warnings(logs, "post.crashed") == []

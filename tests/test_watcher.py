@@ -12,6 +12,7 @@ from typing import Any
 
 import anyio
 import pytest
+from structlog.testing import capture_logs
 
 from daemon.watcher import STEP_MS, Batch, watch_inbox
 
@@ -110,3 +111,31 @@ async def _rename_soon(temporary: Path, final: Path) -> None:
     await anyio.sleep(0.2)
     temporary.write_text("hello", encoding="utf-8")
     os.rename(temporary, final)
+
+
+@pytest.mark.parametrize("polling", [False, True])
+async def test_a_name_that_is_not_utf8_does_not_stop_the_watch(
+    folders: tuple[Path, Path], polling: bool
+) -> None:
+    """watchfiles fails for good at `caf\\xe9.txt`: the watch starts again, asks for a full
+    listing (an empty batch), says so once, and reports the files written after."""
+    inbox, config = folders
+    bad = Path(os.fsdecode(os.fsencode(inbox) + b"/caf\xe9.txt"))
+    seen: list[Batch] = []
+    with capture_logs() as logs:
+        async with (
+            aclosing(watch_inbox(inbox, config, force_polling=polling)) as batches,
+            anyio.create_task_group() as group,
+        ):
+            group.start_soon(_write_soon, bad)
+            with anyio.fail_after(30):
+                async for batch in batches:
+                    seen.append(batch)
+                    if batch == Batch():  # the new watch is in place: this file is an event
+                        (inbox / "after.txt").write_text("hello", encoding="utf-8")
+                    if inbox / "after.txt" in batch.paths:
+                        break
+            group.cancel_scope.cancel()
+    assert Batch() in seen
+    (restart,) = [entry for entry in logs if entry["event"] == "watcher.restarted"]
+    assert "Unable to decode path" in restart["error"]
