@@ -125,7 +125,7 @@ class Candidate:
 
     def problem(self) -> str | None:
         """Why this pair can never be published as it is, or None."""
-        if self.odd:
+        if self.odd and not (self.images and self.captions):  # it was needed for the pair
             return f"{not_a_file(self.odd[0])} and left it in the inbox"
         if len(self.images) > 1:
             names = ", ".join(sorted(f.path.name for f in self.images))

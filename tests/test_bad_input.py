@@ -311,6 +311,23 @@ async def test_a_directory_or_fifo_named_like_a_post_file_is_refused_never_opene
     assert RECEIVED == {}
 
 
+async def test_a_directory_beside_a_whole_post_leaves_the_post_alone(
+    tmp_path: Path, registry: Registry
+) -> None:
+    """A folder x.jpg beside a real x.png and x.txt is not needed for the pair: the post is
+    published, the folder stays in the inbox, untouched."""
+    config = write_config(tmp_path)
+    inbox = tmp_path / "inbox"
+    async with running_daemon(config, registry):
+        (inbox / "x.jpg").mkdir()
+        make_image(inbox / "x.png", image_format="PNG")
+        (inbox / "x.txt").write_text("caption", encoding="utf-8")
+        await wait_for(lambda: RECEIVED.get("recording"), what="the post published")
+        await wait_for(lambda: inbox_files(tmp_path) == ["x.jpg"], what="the post filed")
+    assert [post.stem for post in RECEIVED["recording"]] == ["x"]
+    assert failed_names(tmp_path) == []
+
+
 def _large_png(path: Path, width: int, height: int) -> Path:
     """A real, valid grey PNG of `width` x `height`, written row by row (never whole in memory)."""
     compressor = zlib.compressobj(1)
