@@ -298,15 +298,27 @@ class Daemon:
         set_max_image_pixels(config.core.max_image_pixels)
 
     async def _handle_signals(self, *, task_status: TaskStatus[None]) -> None:
-        with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT, signal.SIGHUP) as signals:
-            task_status.started()
-            async for received in signals:
-                if received == signal.SIGHUP:
-                    log.info("config.reload_requested", signal="SIGHUP")
-                    await self.reload()
-                elif not self._stopping:
-                    log.info("daemon.signal_received", signal=signal.Signals(received).name)
-                    self.stop()
-                else:  # asked twice: stop now; posts cut off are finished at the next start
-                    log.warning("daemon.stopping_now", signal=signal.Signals(received).name)
-                    self._posts_scope.cancel()
+        # A reload runs in its own task, so that a SIGTERM is heard while it waits for a
+        # config being written; one at a time, and a SIGHUP during one asks for one more.
+        requests, requested = anyio.create_memory_object_stream[None](1)
+
+        async def reload_on_request() -> None:
+            async for _ in requested:
+                await self.reload()
+
+        receiver = anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+        with receiver as signals, requests, requested:
+            async with anyio.create_task_group() as reloads:
+                reloads.start_soon(reload_on_request)
+                task_status.started()
+                async for received in signals:
+                    if received == signal.SIGHUP:
+                        log.info("config.reload_requested", signal="SIGHUP")
+                        if not requests.statistics().current_buffer_used:  # else one waits
+                            requests.send_nowait(None)
+                    elif not self._stopping:
+                        log.info("daemon.signal_received", signal=signal.Signals(received).name)
+                        self.stop()
+                    else:  # asked twice: stop now; posts cut off are finished at the next start
+                        log.warning("daemon.stopping_now", signal=signal.Signals(received).name)
+                        self._posts_scope.cancel()

@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import os
+import signal
 import time
-from collections.abc import MutableMapping
+from collections.abc import Iterator, MutableMapping
 from pathlib import Path
 from typing import Any
 
 import anyio
+import pytest
 import yaml
 from structlog.testing import capture_logs
 
 from daemon.publishers.base import Registry
 from tests.conftest import archived, inbox_files, running_daemon, wait_for, write_config, write_post
 from tests.fakes.publishers import RECEIVED
+from tests.test_crash import Dropcast, killed_after, wait_until
 
 
 def events(logs: list[MutableMapping[str, Any]], name: str) -> list[MutableMapping[str, Any]]:
@@ -185,3 +188,30 @@ async def test_a_new_state_folder_waits_for_a_restart(tmp_path: Path, registry: 
             async with daemon.platforms.lease() as lease:
                 assert lease.publishers["recording"].context.state_dir == tmp_path / "state"
     assert events(logs, "config.restart_required")[0]["keys"] == ["state"]
+
+
+@pytest.fixture
+def dropcast(tmp_path: Path) -> Iterator[Dropcast]:
+    yield from killed_after(tmp_path)
+
+
+def test_sigterm_during_a_sighup_reload_stops_the_daemon_promptly(dropcast: Dropcast) -> None:
+    """SIGTERM while a SIGHUP's reload waits for a config being written stops dropcast at once."""
+    config = dropcast.configure(gate_quick={})
+    settings = yaml.safe_load(config.read_text(encoding="utf-8"))
+    settings["settle_seconds"] = 25  # the reload waits this long for the file to be still
+    config.write_text(yaml.safe_dump(settings), encoding="utf-8")
+    dropcast.start()
+    process = dropcast.process
+    assert process is not None
+    with config.open("a", encoding="utf-8") as writer:  # in place, left open: being written
+        writer.write("# a first chunk\n")
+        writer.flush()
+        dropcast.wait_for_event("config.settling")
+        process.send_signal(signal.SIGHUP)
+        dropcast.wait_for_event("config.reload_requested")
+        process.send_signal(signal.SIGTERM)
+        # Generous, and still well short of the 25 s the old code kept SIGTERM waiting.
+        wait_until(lambda: process.poll() is not None, "dropcast to stop", within=12)
+    assert process.returncode == 0
+    assert [e["event"] for e in dropcast.events()][-1] == "daemon.stopped"
