@@ -174,8 +174,10 @@ class StateLock:
         traceback: TracebackType | None,
     ) -> None:
         if self._descriptor is not None:
-            # Removed while still locked: a dropcast that then starts finds no stale pid.
-            self.pid_path.unlink(missing_ok=True)
+            # Removed while still locked: a dropcast that then starts finds no stale pid. Only
+            # our own: after a lock was lost, the file may name the dropcast that took over.
+            if _read(self.pid_path) == str(os.getpid()):
+                self.pid_path.unlink(missing_ok=True)
             os.close(self._descriptor)
             self._descriptor = None
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from daemon.lock import RetryLock
+from daemon.lock import RetryLock, StateLock
 from tests.test_crash import Dropcast, drop, dropcast, run_command, wait_until
 
 __all__ = ["dropcast"]  # the fixture
@@ -125,3 +125,13 @@ def test_a_second_retry_exits_naming_the_first(dropcast: Dropcast) -> None:
         f"another dropcast retry (pid {os.getpid()}) is running with the state "
         f"folder {lock.parent} (it holds the lock {lock}): wait for it to finish" in result.stderr
     )
+
+
+def test_a_stopping_dropcast_leaves_a_pid_file_that_names_another(tmp_path: Path) -> None:
+    """After its lock was taken over, the pid file names the other dropcast: it stays."""
+    with StateLock(tmp_path) as lock:
+        lock.pid_path.write_text("99999\n", encoding="utf-8")
+    assert (tmp_path / "dropcast.lock").read_text(encoding="utf-8") == "99999\n"
+    with StateLock(tmp_path):
+        pass
+    assert not (tmp_path / "dropcast.lock").exists()  # its own is removed
