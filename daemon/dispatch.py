@@ -39,6 +39,9 @@ log = structlog.get_logger("dropcast.post")
 
 # After a failed filing (a full disk, say), when to try again: space does not free itself at once.
 FILING_RETRY_SECONDS = 60.0
+# A wait that ended this long ago belongs to a post no longer in the inbox (a post that is
+# there is looked at every rescan): it is forgotten, and a restart's rule would apply.
+FORGET_DUE_SECONDS = 86_400.0
 RETRY_JITTER = 0.2  # a post-level backoff is its configured delay ± 20 %
 
 
@@ -111,6 +114,11 @@ class PostHandler:
             wait = min(wall, max(delays) * (1 + RETRY_JITTER))
             self._due[row.id] = anyio.current_time() + wait  # from now on, monotonic
         return self._due[row.id] - anyio.current_time()
+
+    def _forget_long_due(self) -> None:
+        """Drop the waits that ended long ago: their posts left the inbox while waiting."""
+        long_ago = anyio.current_time() - FORGET_DUE_SECONDS
+        self._due = {post_id: due for post_id, due in self._due.items() if due > long_ago}
 
     async def _earlier_copy(
         self, row: PostRow, same_content: list[tuple[PostRow, bool]]
@@ -304,6 +312,7 @@ class PostHandler:
             delay = retry_delay(core.retry_delays, attempts)
             next_at = time.time() + delay  # for the ledger: it outlives this process
             row = await self.ledger.run(Ledger.record_attempt, row.id, next_at)
+            self._forget_long_due()
             self._due[row.id] = anyio.current_time() + delay
             log.warning(
                 "post.failed",

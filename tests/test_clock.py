@@ -72,3 +72,19 @@ def test_after_a_restart_a_wait_is_capped_at_the_configured_delay(
     _back_a_day(offset)
     dropcast.start()
     wait_until(lambda: len(dropcast.received("gate")) == 2, "the retry", within=30)
+
+
+async def test_a_wait_that_ended_long_ago_is_forgotten(tmp_path: Path) -> None:
+    """The backoff of a post that left the inbox while it waited does not stay in memory."""
+    import anyio
+
+    from daemon.dispatch import FORGET_DUE_SECONDS, PostHandler
+    from daemon.ledger import AsyncLedger, Ledger
+
+    ledger = Ledger(tmp_path / "dropcast.db")
+    handler = PostHandler(AsyncLedger(ledger))
+    now = anyio.current_time()
+    handler._due = {1: now - FORGET_DUE_SECONDS - 1, 2: now + 5}
+    handler._forget_long_due()
+    ledger.close()
+    assert handler._due == {2: now + 5}
