@@ -315,3 +315,11 @@ def test_a_file_name_goes_as_rfc_2231_beside_an_ascii_fallback(name: str, plain:
     assert isinstance(parsed, EmailMessage)
     expected = (plain, None) if name == plain else (plain, name)
     assert file_names(parsed) == expected
+
+
+def test_a_joined_emoji_in_the_image_name_arrives_whole(tmp_path: Path) -> None:
+    """The attachment's name loses only control characters: an emoji's joiner stays."""
+    family = "\U0001f468\u200d\U0001f469\u200d\U0001f467"
+    path = tmp_path / f"{family}\nbeach.jpg"
+    Image.new("RGB", (8, 8)).save(path, "JPEG")
+    assert load_attachment(path, 10_000_000).filename == f"{family}_beach.jpg"

@@ -14,6 +14,7 @@ from pathlib import Path, PurePath
 from PIL import Image, ImageOps
 
 from daemon.colour import to_srgb
+from daemon.names import sendable
 
 # Content types by the format Pillow finds inside the file (an MPO is a JPEG with extras).
 _CONTENT_TYPES = {
@@ -53,7 +54,7 @@ class Attachment:
 def load_attachment(path: Path, limit: int) -> Attachment:
     """The image at `path`, re-encoded as JPEG if it is larger than `limit` bytes."""
     data = path.read_bytes()
-    filename = _printable(path.name)
+    filename = sendable(path.name)  # it goes in a header
     with Image.open(io.BytesIO(data)) as image:
         size, content_type = image.size, _content_type(image.format, filename)
         if len(data) <= limit:
@@ -103,8 +104,3 @@ def _jpeg(image: Image.Image, quality: int) -> bytes:
 def _content_type(image_format: str | None, filename: str) -> str:
     known = _CONTENT_TYPES.get(image_format or "")
     return known or mimetypes.guess_type(filename)[0] or "application/octet-stream"
-
-
-def _printable(name: str) -> str:
-    """The file name with control characters (legal on Linux) replaced: it goes in a header."""
-    return "".join(char if char.isprintable() else "_" for char in name)
