@@ -9,9 +9,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import anyio
 import pytest
 import yaml
 
+from daemon.dispatch import FORGET_DUE_SECONDS, PostHandler
+from daemon.ledger import AsyncLedger, Ledger
 from tests.test_crash import Dropcast, drop, wait_until
 
 # Debian puts it under the architecture's triplet (x86_64-linux-gnu, aarch64-linux-gnu, ...).
@@ -76,11 +79,6 @@ def test_after_a_restart_a_wait_is_capped_at_the_configured_delay(
 
 async def test_a_wait_that_ended_long_ago_is_forgotten(tmp_path: Path) -> None:
     """The backoff of a post that left the inbox while it waited does not stay in memory."""
-    import anyio
-
-    from daemon.dispatch import FORGET_DUE_SECONDS, PostHandler
-    from daemon.ledger import AsyncLedger, Ledger
-
     ledger = Ledger(tmp_path / "dropcast.db")
     handler = PostHandler(AsyncLedger(ledger))
     now = anyio.current_time()
