@@ -31,7 +31,8 @@ from daemon.lock import InboxLockedError, RetryLock
 from daemon.logging import configure_logging
 from daemon.platforms import ActivePlatforms
 from daemon.post import set_max_image_pixels
-from daemon.publishers.base import PublisherContext, Registry, RegistryError
+from daemon.publisher import PublisherContext
+from daemon.registry import Registry, RegistryError
 from daemon.secrets import REDACTOR
 from daemon.status import describe, needs_attention, render_table
 

@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal, TypeVar
 import yaml
 from pydantic import Field, ValidationError
 
-from daemon.publishers.base import Registry, RegistryError
+from daemon.registry import Registry, RegistryError
 from daemon.secrets import UnresolvedReferenceError, resolve_references
 from daemon.settings import (
     ConfigPath,

@@ -29,9 +29,9 @@ from daemon.archive import (
 from daemon.inbox import CAPTION_SUFFIX, IMAGE_SUFFIXES, Candidate
 from daemon.ledger import AsyncLedger, Delivery, DeliveryState, Ledger, PostRow
 from daemon.orchestrator import WorkflowOrchestrator
-from daemon.platforms import AnyPublisher, Lease
+from daemon.platforms import Lease
 from daemon.post import Post, PostRejectedError, files_identity, read_post
-from daemon.publishers.base import PublishResult
+from daemon.publisher import AnyPublisher, PublishResult
 from daemon.record import Outcome, build_record
 from daemon.stalls import STORAGE_ERRORS, Stalls, is_environmental
 

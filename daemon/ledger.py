@@ -34,7 +34,7 @@ from daemon.progress import (
     MemoryProgress,
     ProgressStore,
 )
-from daemon.publishers.base import PublishResult
+from daemon.publisher import PublishResult
 
 SCHEMA_VERSION = 3
 _POSTS_AND_DELIVERIES = """

@@ -18,7 +18,7 @@ import structlog
 
 from daemon.ledger import DeliveryClaimedError
 from daemon.post import Post
-from daemon.publishers.base import Publisher, PublishResult
+from daemon.publisher import Publisher, PublishResult
 from daemon.secrets import REDACTOR
 from daemon.settings import PlatformSettings
 from daemon.stalls import STORAGE_ERRORS

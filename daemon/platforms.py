@@ -15,12 +15,10 @@ import structlog
 
 from daemon.config import ApplicationConfig
 from daemon.progress import MemoryProgress, ProgressStore
-from daemon.publishers.base import Publisher, PublisherContext, Registry
-from daemon.settings import PlatformSettings
+from daemon.publisher import AnyPublisher, PublisherContext
+from daemon.registry import Registry
 
 log = structlog.get_logger("dropcast.platforms")
-
-AnyPublisher = Publisher[PlatformSettings]
 
 
 @dataclass(frozen=True)

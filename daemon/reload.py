@@ -15,7 +15,7 @@ import structlog
 from daemon.config import ApplicationConfig, ConfigError, load_config
 from daemon.fingerprint import Fingerprint, fingerprint
 from daemon.inbox import MTIME_CREDIT_SECONDS
-from daemon.publishers.base import Registry
+from daemon.registry import Registry
 from daemon.secrets import REDACTOR
 
 log = structlog.get_logger("dropcast.config")

@@ -25,7 +25,7 @@ from daemon.ledger import AsyncLedger, Ledger, LedgerProgress, ledger_path
 from daemon.lock import InboxLock, LockLostError, StateLock
 from daemon.platforms import ActivePlatforms
 from daemon.post import DEFAULT_MAX_IMAGE_PIXELS, set_max_image_pixels
-from daemon.publishers.base import Registry
+from daemon.registry import Registry
 from daemon.reload import ConfigReloader
 from daemon.stalls import is_environmental
 from daemon.systemd import SystemdNotifier

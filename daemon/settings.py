@@ -5,7 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, SecretStr, ValidationInfo
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, ValidationInfo
+
+from daemon.retry import RetryPolicy
 
 
 def _resolve_from_config_folder(value: Path, info: ValidationInfo) -> Path:
@@ -31,6 +33,22 @@ class PlatformSettings(StrictModel):
     """The settings every platform has; a publisher's own model adds its keys."""
 
     enabled: bool = False
+
+
+class CallRetrySettings(PlatformSettings):
+    """The call-level retry knobs, for every platform whose publisher declares `retry_on`."""
+
+    max_retries: int = Field(default=3, ge=0, le=10)
+    retry_base_delay: float = Field(default=1.0, ge=0)
+    retry_max_delay: float = Field(default=60.0, ge=0)
+
+    @property
+    def retry_policy(self) -> RetryPolicy:
+        return RetryPolicy(
+            max_retries=self.max_retries,
+            base_delay=self.retry_base_delay,
+            max_delay=self.retry_max_delay,
+        )
 
 
 def secret_values(model: BaseModel) -> list[str]:

@@ -14,7 +14,7 @@ import pytest
 import yaml
 from PIL import Image
 
-from daemon.publishers.base import Registry
+from daemon.registry import Registry
 from daemon.service import Daemon
 from tests.fakes import publishers as fake_publishers
 from tests.fakes.postfix import MailServer, start_mail_server

@@ -18,7 +18,7 @@ from PIL import Image
 
 from daemon.config import CoreSettings
 from daemon.post import DEFAULT_MAX_IMAGE_PIXELS
-from daemon.publishers.base import Registry
+from daemon.registry import Registry
 from tests.conftest import (
     archived,
     inbox_files,

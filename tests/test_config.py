@@ -13,8 +13,9 @@ from pydantic import Field, SecretStr
 
 from daemon.config import ConfigError, CoreSettings, LogSettings, load_config
 from daemon.post import Post
-from daemon.publishers.base import Publisher, PublisherClass, PublishResult, Registry
+from daemon.publisher import Publisher, PublisherClass, PublishResult
 from daemon.publishers.preview import PreviewSettings
+from daemon.registry import Registry
 from daemon.settings import PlatformSettings
 from tests.fakes.publishers import RecordingPublisher, RecordingSettings
 

@@ -19,7 +19,8 @@ from pydantic import field_validator
 from structlog.testing import capture_logs
 
 from daemon.post import Post
-from daemon.publishers.base import PublisherClass, PublishResult, Registry
+from daemon.publisher import PublisherClass, PublishResult
+from daemon.registry import Registry
 from tests.conftest import archived, make_image, running_daemon, wait_for, write_config
 from tests.fakes.publishers import RECEIVED, RecordingPublisher, RecordingSettings
 from tests.test_config import alias_bomb

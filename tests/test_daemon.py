@@ -11,7 +11,7 @@ import anyio
 from structlog.testing import capture_logs
 
 from daemon.config import load_config
-from daemon.publishers.base import Registry
+from daemon.registry import Registry
 from tests.conftest import (
     archived,
     inbox_files,

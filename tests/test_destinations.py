@@ -8,7 +8,7 @@ from pathlib import Path
 from daemon.ledger import DeliveryState, Ledger
 from daemon.post import Post
 from daemon.progress import Destination, DestinationState
-from daemon.publishers.base import PublishResult
+from daemon.publisher import PublishResult
 from tests.fakes.ledger import admitted, ledger_progress
 
 SENT, REFUSED = DestinationState.SENT, DestinationState.REFUSED

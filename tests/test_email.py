@@ -18,8 +18,8 @@ from PIL import Image
 from structlog.testing import capture_logs
 
 from daemon.post import Post
+from daemon.publisher import PublisherContext
 from daemon.publishers._email_errors import EmailCheckError
-from daemon.publishers.base import PublisherContext
 from daemon.publishers.email import EmailPublisher, EmailSettings
 from daemon.retry import RetryPolicy
 from tests.conftest import make_image

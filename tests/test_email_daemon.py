@@ -10,7 +10,7 @@ from typing import Any
 import trustme
 from structlog.testing import capture_logs
 
-from daemon.publishers.base import Registry
+from daemon.registry import Registry
 from tests.conftest import archived, running_daemon, wait_for, write_config, write_post
 from tests.fakes.smtp_server import Behaviour, FakeSMTPServer, file_names
 

@@ -232,7 +232,7 @@ def test_the_module_loads_without_aiosmtplib_and_leaves_stdlib_email_alone() -> 
     """Importing every publisher imports no aiosmtplib, and `email` is still the standard library's."""
     code = (
         "import sys\n"
-        "from daemon.publishers.base import Registry\n"
+        "from daemon.registry import Registry\n"
         "registry = Registry.discover(packages=('daemon.publishers.email',), entry_point_group=None)\n"
         "assert registry.names == ['email'], registry.names\n"
         "import email.message\n"

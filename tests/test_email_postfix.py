@@ -18,8 +18,9 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from daemon.publishers.base import PublisherContext, Registry
+from daemon.publisher import PublisherContext
 from daemon.publishers.email import EmailPublisher, EmailSettings
+from daemon.registry import Registry
 from daemon.retry import RetryPolicy
 from tests.conftest import make_image, running_daemon, wait_for, write_config, write_post
 from tests.fakes.postfix import PASSWORD, SIZE_LIMIT, SLOW_SECONDS, USER, MailServer

@@ -11,7 +11,7 @@ from pathlib import Path
 import yaml
 
 from daemon.health import STALE_AFTER_SECONDS, check_heartbeat, write_heartbeat
-from daemon.publishers.base import Registry
+from daemon.registry import Registry
 from tests.conftest import running_daemon, wait_for, write_config
 
 

@@ -16,7 +16,7 @@ from watchfiles import Change
 
 from daemon import inbox as inbox_module
 from daemon.inbox import Inbox, InboxFile, SettleTracker, is_ignored, scan_inbox, split_name
-from daemon.publishers.base import Registry
+from daemon.registry import Registry
 from daemon.watcher import InboxFilter, renamed_in
 from tests.conftest import (
     TEST_PACKAGES,

@@ -11,8 +11,8 @@ import pytest
 import requests
 from structlog.testing import capture_logs
 
+from daemon.publisher import PublishResult
 from daemon.publishers._instagram_caption import truncate
-from daemon.publishers.base import PublishResult
 from daemon.publishers.instagram import FOUND_NOTE, CannotTellError, InstagramPublisher
 from tests.fakes.instagram import (
     FakeInstagram,

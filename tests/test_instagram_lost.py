@@ -19,10 +19,9 @@ import requests
 from urllib3.exceptions import ConnectTimeoutError, ProtocolError
 
 from daemon.orchestrator import WorkflowOrchestrator
-from daemon.platforms import AnyPublisher
 from daemon.post import Post
 from daemon.progress import DestinationState, MemoryProgress
-from daemon.publishers.base import PublishResult
+from daemon.publisher import AnyPublisher, PublishResult
 from daemon.publishers.instagram import FOUND_NOTE, RECORDED_NOTE, InstagramPublisher
 from tests.fakes.instagram import (
     FakeInstagram,

@@ -14,7 +14,7 @@ import structlog
 from daemon.cli import main
 from daemon.config import ConfigError, load_config
 from daemon.publishers._instagram_settings import InstagramSettings
-from daemon.publishers.base import Registry
+from daemon.registry import Registry
 from tests.fakes.instagram import (
     PASSWORD,
     UPLOAD_ENDPOINTS,
@@ -151,7 +151,8 @@ def test_the_platform_module_does_not_import_instagrapi() -> None:
         """
         import sys
         from pathlib import Path
-        from daemon.publishers.base import PublisherContext, Registry
+        from daemon.publisher import PublisherContext
+        from daemon.registry import Registry
         from daemon.publishers.instagram import InstagramPublisher, InstagramSettings
         Registry.discover()
         settings = InstagramSettings(enabled=True, username="me", password="pw")

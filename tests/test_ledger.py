@@ -22,7 +22,8 @@ from daemon.ledger import (
     Ledger,
     LedgerError,
 )
-from daemon.publishers.base import PublishResult, Registry
+from daemon.publisher import PublishResult
+from daemon.registry import Registry
 from daemon.status import describe, needs_attention, render_table
 from tests.conftest import (
     archived,

@@ -9,7 +9,7 @@ import anyio
 from daemon.orchestrator import WorkflowOrchestrator
 from daemon.post import Post
 from daemon.progress import DestinationState
-from daemon.publishers.base import Publisher, PublisherContext, PublishResult
+from daemon.publisher import Publisher, PublisherContext, PublishResult
 from daemon.settings import PlatformSettings
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from daemon.config import ApplicationConfig, load_config
 from daemon.platforms import ActivePlatforms
-from daemon.publishers.base import Registry
+from daemon.registry import Registry
 from tests.conftest import write_config
 from tests.fakes.publishers import RecordingPublisher
 

@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from daemon.post import Post, read_post
-from daemon.publishers.base import PublisherContext
+from daemon.publisher import PublisherContext
 from daemon.publishers.preview import PreviewPublisher, PreviewSettings
 from tests.conftest import make_image
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from daemon.config import ConfigError, load_config
-from daemon.publishers.base import Registry, RegistryError
+from daemon.registry import Registry, RegistryError
 from tests.conftest import archived, running_daemon, wait_for, write_config, write_post
 
 ECHO_PUBLISHER = """
@@ -20,7 +20,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from daemon.post import Post
-from daemon.publishers.base import Publisher, PublishResult
+from daemon.publisher import Publisher, PublishResult
 from daemon.settings import PlatformSettings
 
 
@@ -78,7 +78,7 @@ def test_a_platform_that_is_not_enabled_is_not_imported(tmp_path: Path) -> None:
     config = write_config(tmp_path, {"preview": {"enabled": True}, "email": {"enabled": False}})
     code = (
         "import sys; from pathlib import Path; from daemon.config import load_config; "
-        "from daemon.platforms import ActivePlatforms; from daemon.publishers.base import Registry; "
+        "from daemon.platforms import ActivePlatforms; from daemon.registry import Registry; "
         "registry = Registry.discover(); "
         f"config = load_config(Path({str(config)!r}), registry); "
         "ActivePlatforms(registry, config); "
@@ -89,7 +89,6 @@ def test_a_platform_that_is_not_enabled_is_not_imported(tmp_path: Path) -> None:
     )
     assert result.stdout.split() == [
         "['daemon.publishers._preview_gallery',",
-        "'daemon.publishers.base',",
         "'daemon.publishers.preview']",
     ]
 

@@ -14,7 +14,7 @@ import pytest
 import yaml
 from structlog.testing import capture_logs
 
-from daemon.publishers.base import Registry
+from daemon.registry import Registry
 from tests.conftest import archived, inbox_files, running_daemon, wait_for, write_config, write_post
 from tests.fakes.publishers import RECEIVED
 from tests.test_crash import Dropcast, killed_after, wait_until

@@ -13,7 +13,7 @@ import structlog
 import trustme
 
 from daemon.logging import configure_logging
-from daemon.publishers.base import Registry
+from daemon.registry import Registry
 from daemon.secrets import REDACTOR
 from tests.conftest import archived, running_daemon, wait_for, write_config, write_post
 from tests.fakes.smtp_server import Behaviour, FakeSMTPServer

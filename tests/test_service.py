@@ -7,7 +7,7 @@ from pathlib import Path
 
 import anyio
 
-from daemon.publishers.base import Registry
+from daemon.registry import Registry
 from tests.conftest import running_daemon, write_config
 
 

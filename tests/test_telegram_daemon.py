@@ -10,7 +10,7 @@ from pathlib import Path
 import anyio
 from structlog.testing import capture_logs
 
-from daemon.publishers.base import Registry
+from daemon.registry import Registry
 from tests.conftest import archived, running_daemon, wait_for, write_config, write_post
 from tests.fakes.telegram_api import TOKEN, fake_telegram
 

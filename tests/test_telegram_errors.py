@@ -20,10 +20,10 @@ from structlog.testing import capture_logs
 from daemon.orchestrator import WorkflowOrchestrator
 from daemon.post import Post
 from daemon.progress import Destination, Destinations, MemoryProgress
+from daemon.publisher import Publisher
 from daemon.publishers._telegram_api import TelegramCallError
 from daemon.publishers._telegram_legacy import post_key
 from daemon.publishers._telegram_media import prepare_media
-from daemon.publishers.base import Publisher
 from daemon.secrets import REDACTOR
 from daemon.settings import PlatformSettings
 from tests.conftest import make_image

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from daemon.config import ConfigError, load_config
-from daemon.publishers.base import Registry
 from daemon.publishers.telegram import TelegramSettings
+from daemon.registry import Registry
 from tests.conftest import write_config
 from tests.fakes.telegram_api import TOKEN
 
@@ -103,7 +103,7 @@ def test_a_disabled_telegram_never_imports_aiogram(tmp_path: Path) -> None:
     config = write_config(tmp_path, {"telegram": {"enabled": False}, "preview": {"enabled": True}})
     code = (
         "import sys; from pathlib import Path; from daemon.config import load_config; "
-        "from daemon.publishers.base import Registry; "
+        "from daemon.registry import Registry; "
         f"load_config(Path({str(config)!r}), Registry.discover()); "
         "assert 'daemon.publishers.telegram' not in sys.modules; "
         "import daemon.publishers.telegram; "

@@ -23,7 +23,7 @@ from daemon.publishers import _telegram_upload
 from daemon.publishers._telegram_legacy import post_key
 from daemon.publishers._telegram_media import CHUNK_BYTES, prepare_media
 from daemon.publishers._telegram_upload import StreamedFile, read_chunk
-from daemon.publishers.base import Registry
+from daemon.registry import Registry
 from tests.conftest import (
     archived,
     make_image,

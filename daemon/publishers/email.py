@@ -26,6 +26,7 @@ from pydantic import BeforeValidator, Field, SecretStr, field_validator, model_v
 
 from daemon.post import Post
 from daemon.progress import Destination, Destinations, DestinationState
+from daemon.publisher import Publisher, PublisherContext, PublishResult
 from daemon.publishers._email_errors import (
     AnswerLostError,
     EmailCheckError,
@@ -43,7 +44,6 @@ from daemon.publishers._email_message import (
     check_template,
 )
 from daemon.publishers._email_smtp import Delivery, SessionPool, make_tls_context
-from daemon.publishers.base import Publisher, PublisherContext, PublishResult
 from daemon.retry import GaveUpError, RetryPolicy, call_with_retries
 from daemon.settings import ConfigPath, PlatformSettings
 
@@ -146,7 +146,7 @@ class EmailPublisher(Publisher[EmailSettings]):
         retry_policy: RetryPolicy | None = None,
     ) -> None:
         super().__init__(settings, context)
-        self.retry_policy = retry_policy or RetryPolicy()
+        self.call_policy = retry_policy or RetryPolicy()
         self._sessions = SessionPool(settings, self._tls_context)
 
     async def publish(self, post: Post) -> PublishResult:
@@ -169,7 +169,7 @@ class EmailPublisher(Publisher[EmailSettings]):
         problem: Exception | None = None
         try:
             _, attempts = await call_with_retries(
-                sending.attempt, retry_decision(self.settings), self.retry_policy
+                sending.attempt, retry_decision(self.settings), self.call_policy
             )
         except GaveUpError as error:
             problem, attempts = error.error, error.attempts

@@ -32,6 +32,7 @@ from PIL import Image
 
 from daemon.post import Post
 from daemon.progress import Destination, DestinationState
+from daemon.publisher import Publisher, PublisherContext, PublishResult
 from daemon.publishers._instagram_caption import CaptionTooLongError, FittedCaption, fit_caption
 from daemon.publishers._instagram_errors import Failure, describe
 from daemon.publishers._instagram_feed import FeedMarks, MarkFailedError
@@ -41,7 +42,6 @@ from daemon.publishers._instagram_session import InstagramSession
 from daemon.publishers._instagram_settings import InstagramSettings
 from daemon.publishers._instagram_state import Limits, LimitsFile
 from daemon.publishers._instagram_upload import AnswerLostError, Posted, Steps
-from daemon.publishers.base import Publisher, PublisherContext, PublishResult
 
 __all__ = ["CannotTellError", "InstagramCheckError", "InstagramPublisher", "InstagramSettings"]
 

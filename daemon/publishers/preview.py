@@ -18,8 +18,8 @@ from pydantic import Field
 from daemon.colour import to_srgb
 from daemon.names import cut_to_bytes, name_max, sendable
 from daemon.post import Post
+from daemon.publisher import Publisher, PublisherContext, PublishResult
 from daemon.publishers._preview_gallery import Gallery
-from daemon.publishers.base import Publisher, PublisherContext, PublishResult
 from daemon.settings import ConfigPath, PlatformSettings
 
 _THUMBNAIL_SIZE = (640, 640)

@@ -19,6 +19,7 @@ from pydantic import AfterValidator, Field, SecretStr, field_validator
 
 from daemon.post import Post
 from daemon.progress import Destination, Destinations, DestinationState
+from daemon.publisher import Publisher, PublisherContext, PublishResult
 from daemon.publishers._telegram_api import (
     BotClient,
     TelegramCallError,
@@ -34,7 +35,6 @@ from daemon.publishers._telegram_media import (
     text_method,
 )
 from daemon.publishers._telegram_text import CAPTION_LIMIT, ParseMode, split_caption
-from daemon.publishers.base import Publisher, PublisherContext, PublishResult
 from daemon.retry import GaveUpError, RetryPolicy
 from daemon.settings import PlatformSettings
 

@@ -16,7 +16,7 @@ from typing import ClassVar
 import anyio
 
 from daemon.post import Post
-from daemon.publishers.base import Publisher, PublishResult, ResendPolicy
+from daemon.publisher import Publisher, PublishResult, ResendPolicy
 from daemon.settings import PlatformSettings
 
 

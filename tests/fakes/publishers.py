@@ -14,7 +14,7 @@ import anyio
 from pydantic import SecretStr
 
 from daemon.post import Post
-from daemon.publishers.base import Publisher, PublishResult
+from daemon.publisher import Publisher, PublishResult
 from daemon.settings import PlatformSettings
 
 RECEIVED: defaultdict[str, list[Post]] = defaultdict(list)

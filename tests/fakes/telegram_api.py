@@ -25,7 +25,7 @@ from aiohttp import BodyPartReader, web
 from PIL import Image
 
 from daemon.progress import MemoryProgress, ProgressStore
-from daemon.publishers.base import PublisherContext
+from daemon.publisher import PublisherContext
 from daemon.publishers.telegram import TelegramPublisher, TelegramSettings
 from tests.fakes import tdlib
 

@@ -31,7 +31,7 @@ from PIL import Image
 
 from daemon.post import Post, read_post
 from daemon.progress import ProgressStore
-from daemon.publishers.base import PublisherContext
+from daemon.publisher import PublisherContext
 from daemon.publishers.instagram import InstagramPublisher, InstagramSettings
 from tests.fakes.instagram.network import Sleeps, refuse_network, skip_instagrapi_sleeps
 

@@ -1,10 +1,10 @@
-"""The `Publisher` interface every platform implements, and the registry that finds them.
+"""Finding the platforms: the built-ins in `daemon/publishers/` and third parties' entry points.
 
-Adding a platform is adding one module to this package (or, for a third party, an entry
-point in the `dropcast.publishers` group) with one `Publisher` subclass. The core never
-names a platform. A built-in platform's module is imported only when the platform is
-enabled, and a publisher imports its platform's library lazily (inside its methods), so a
-disabled platform costs nothing.
+A built-in platform is a module (`preview.py`) or a package (`telegram/`, whose `__init__`
+exports its `Publisher`) in `daemon.publishers`; its `platform_name` is that module's name.
+A third party adds an entry point in the `dropcast.publishers` group naming its `Publisher`
+subclass. A built-in is imported only when first asked for, so a disabled one costs no
+memory. Two publishers with one name are an error, never a silent override.
 """
 
 from __future__ import annotations
@@ -12,118 +12,14 @@ from __future__ import annotations
 import importlib
 import inspect
 import pkgutil
-from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
 from importlib.metadata import entry_points
-from pathlib import Path
 from types import ModuleType
-from typing import ClassVar, Generic, Literal, TypeVar
 
-from daemon.post import Post
-from daemon.progress import MemoryProgress, ProgressStore
-from daemon.settings import PlatformSettings
+from daemon.publisher import Publisher, PublisherClass
 
 ENTRY_POINT_GROUP = "dropcast.publishers"
 BUILTIN_PACKAGE = "daemon.publishers"
-
-
-AttemptOutcome = Literal["sent", "refused", "unknown"]
-
-
-@dataclass(frozen=True)
-class PublishResult:
-    """What one platform did with one post. Expected failures are results, not exceptions.
-
-    Every attempt ends in one of three ways (`outcome`): `sent` (the platform confirmed),
-    `refused` (it answered no: safe to try again later), or `unknown` (the request may have
-    reached the platform and no answer came: it is never sent again blindly).
-    """
-
-    ok: bool
-    remote_id: str | None = None
-    url: str | None = None
-    error: str | None = None
-    attempts: int = 1
-    duration_ms: int = 0
-    notes: tuple[str, ...] = ()  # what the owner should know, e.g. "image resized to fit"
-    unknown: bool = False  # not ok, and it may have reached the platform all the same
-
-    @property
-    def outcome(self) -> AttemptOutcome:
-        return "sent" if self.ok else "unknown" if self.unknown else "refused"
-
-    @classmethod
-    def failure(cls, error: str, *, attempts: int = 1) -> PublishResult:
-        """The platform refused (or was never reached): safe to try again later."""
-        return cls(ok=False, error=error, attempts=attempts)
-
-    @classmethod
-    def lost(cls, error: str, *, attempts: int = 1) -> PublishResult:
-        """No answer came after the request may have reached the platform."""
-        return cls(ok=False, error=error, attempts=attempts, unknown=True)
-
-
-@dataclass(frozen=True)
-class PublisherContext:
-    """What the core hands every publisher besides its own settings."""
-
-    state_dir: Path
-    # Which destinations already have each post (the daemon's is kept in the ledger).
-    progress: ProgressStore = field(default_factory=MemoryProgress, compare=False)
-
-
-SettingsT = TypeVar("SettingsT", bound=PlatformSettings)
-
-
-ResendPolicy = Literal["safe", "check", "never"]
-
-
-class Publisher(ABC, Generic[SettingsT]):
-    """One platform. Subclasses set `platform_name` and `settings_model` and implement `publish`.
-
-    `resend_after_unknown` says what to do when dropcast died after sending a post here but
-    before the answer came: "safe" (sending again does no harm: send), "check" (ask the
-    platform with `find_published`), or "never" (leave it to `dropcast retry`).
-    """
-
-    platform_name: ClassVar[str]
-    settings_model: ClassVar[type[PlatformSettings]] = PlatformSettings
-    resend_after_unknown: ClassVar[ResendPolicy] = "never"
-    # True if `publish` marks each destination `sending` right before its first byte (see
-    # `daemon.progress`): then a crash before any such mark sent nothing, and the delivery
-    # is simply tried again, where otherwise it would be unknown.
-    tracks_destinations: ClassVar[bool] = False
-
-    def __init__(self, settings: SettingsT, context: PublisherContext) -> None:
-        self.settings = settings
-        self.context = context
-
-    @property
-    def is_enabled(self) -> bool:
-        return self.settings.enabled
-
-    @abstractmethod
-    async def publish(self, post: Post) -> PublishResult:
-        """Publish `post`; return a result (raise only for the unexpected)."""
-
-    async def find_published(self, post: Post) -> PublishResult | None:
-        """For "check" platforms: the post if the platform already has it, else None."""
-        return None
-
-    async def check_connection(self) -> str:
-        """Reach the platform as `dropcast check --connect` does; return what was found."""
-        return "nothing to check"
-
-    def status(self) -> str | None:
-        """A short state worth showing the owner (systemd's STATUS), e.g. "paused until 14:00"."""
-        return None
-
-    async def close(self) -> None:
-        """Release connections; called on shutdown and when the platform's settings change."""
-
-
-PublisherClass = type[Publisher[PlatformSettings]]
 
 
 class RegistryError(Exception):
@@ -205,23 +101,31 @@ def _modules_of(package_name: str) -> list[ModuleType]:
 
 
 def _module_names(package: ModuleType) -> list[str]:
-    """The names of a package's publisher modules (not `base`, not `_private`), unimported."""
+    """The names of a package's publisher modules and packages (not `_private`), unimported."""
     return sorted(
         info.name
         for info in pkgutil.iter_modules(package.__path__)
-        if not info.name.startswith(("_", "base"))
+        if not info.name.startswith("_")
     )
 
 
 def _publishers_in(module: ModuleType) -> list[PublisherClass]:
+    """The publishers a module defines, or a package's `__init__` exports from its modules."""
     return [
         value
         for value in vars(module).values()
         if inspect.isclass(value)
         and issubclass(value, Publisher)
-        and value.__module__ == module.__name__
+        and _defined_in(value, module)
         and not inspect.isabstract(value)
     ]
+
+
+def _defined_in(publisher: PublisherClass, module: ModuleType) -> bool:
+    if publisher.__module__ == module.__name__:
+        return True
+    is_package = hasattr(module, "__path__")
+    return is_package and publisher.__module__.startswith(module.__name__ + ".")
 
 
 def _load_entry_point(name: str, load: object) -> PublisherClass:
