@@ -70,7 +70,7 @@ def test_each_builtin_platform_is_named_after_its_module() -> None:
     assert registry.names == ["email", "instagram", "preview", "telegram"]
     for name in registry.names:
         assert registry[name].platform_name == name
-        assert registry[name].__module__ == f"daemon.publishers.{name}"
+        assert registry[name].__module__.split(".")[:3] == ["daemon", "publishers", name]
 
 
 def test_a_platform_that_is_not_enabled_is_not_imported(tmp_path: Path) -> None:
