@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import textwrap
@@ -11,6 +12,8 @@ from pathlib import Path
 import pytest
 
 from daemon.config import ConfigError, load_config
+from daemon.post import read_post
+from daemon.publisher import PublisherContext
 from daemon.registry import Registry, RegistryError
 from tests.conftest import archived, running_daemon, wait_for, write_config, write_post
 
@@ -36,6 +39,48 @@ class EchoPublisher(Publisher[EchoSettings]):
         with Path(self.settings.log_file).open("a", encoding="utf-8") as log:
             log.write(post.stem + "\\n")
         return PublishResult(ok=True, remote_id="echo-" + post.stem)
+"""
+
+
+# A third party's platform with a retry declaration: its first call drops the connection.
+FLAKY_PUBLISHER = """
+from __future__ import annotations
+
+from pathlib import Path
+
+from daemon.post import Post
+from daemon.publisher import Publisher, PublishResult, RetryAfter
+from daemon.retry import GaveUpError
+from daemon.settings import CallRetrySettings
+
+
+class FlakySettings(CallRetrySettings):
+    log_file: str
+
+
+class FlakyPublisher(Publisher[FlakySettings]):
+    platform_name = "flaky"
+    settings_model = FlakySettings
+
+    def retry_on(self, error: Exception) -> RetryAfter | None:
+        return RetryAfter(0) if isinstance(error, ConnectionError) else None
+
+    async def publish(self, post: Post) -> PublishResult:
+        calls = []
+
+        async def send() -> str:
+            calls.append(post.stem)
+            if len(calls) == 1:
+                raise ConnectionError("the connection dropped")
+            with Path(self.settings.log_file).open("a", encoding="utf-8") as log:
+                log.write(post.stem + "\\n")
+            return "flaky-" + post.stem
+
+        try:
+            remote_id, attempts = await self.call(send)
+        except GaveUpError as failure:
+            return PublishResult.failure(str(failure.error), attempts=failure.attempts)
+        return PublishResult(ok=True, remote_id=remote_id, attempts=attempts)
 """
 
 
@@ -124,18 +169,79 @@ def test_a_third_party_platform_registers_through_an_entry_point(import_root: Pa
     write_package(
         import_root, "thirdparty_echo", {"plugin": ECHO_PUBLISHER.format(name="thirdparty")}
     )
-    dist_info = import_root / "thirdparty_echo-1.0.dist-info"
-    dist_info.mkdir()
-    (dist_info / "METADATA").write_text(
-        "Metadata-Version: 2.1\nName: thirdparty-echo\nVersion: 1.0\n", encoding="utf-8"
-    )
-    (dist_info / "entry_points.txt").write_text(
-        "[dropcast.publishers]\nthirdparty = thirdparty_echo.plugin:EchoPublisher\n",
-        encoding="utf-8",
+    install_distribution(
+        import_root, "thirdparty_echo", "thirdparty = thirdparty_echo.plugin:EchoPublisher"
     )
     registry = Registry.discover()
     assert "thirdparty" in registry.names
     assert registry["thirdparty"].__module__ == "thirdparty_echo.plugin"
+
+
+def install_distribution(root: Path, package: str, entry_points: str) -> None:
+    """A distribution's metadata on sys.path, as `pip install` of a third party's package leaves it."""
+    dist_info = root / f"{package}-1.0.dist-info"
+    dist_info.mkdir()
+    (dist_info / "METADATA").write_text(
+        f"Metadata-Version: 2.1\nName: {package}\nVersion: 1.0\n", encoding="utf-8"
+    )
+    (dist_info / "entry_points.txt").write_text(
+        f"[dropcast.publishers]\n{entry_points}\n", encoding="utf-8"
+    )
+
+
+async def test_a_third_party_platform_publishes_with_its_declared_retry(
+    tmp_path: Path, import_root: Path
+) -> None:
+    """An entry-point platform is configured and called, and the core retries the call it declared transient."""
+    write_package(import_root, "dropcast_flaky", {"platform": FLAKY_PUBLISHER})
+    install_distribution(
+        import_root, "dropcast_flaky", "flaky = dropcast_flaky.platform:FlakyPublisher"
+    )
+    log_file = tmp_path / "flaky.log"
+    settings = {"enabled": True, "log_file": str(log_file), "retry_base_delay": 0}
+    config = write_config(tmp_path, {"flaky": settings})
+    async with running_daemon(config, Registry.discover()):
+        write_post(tmp_path / "inbox", "hello")
+        await wait_for(lambda: len(archived(tmp_path)) == 3, what="the archive")
+    record = next(path for path in archived(tmp_path) if path.name.endswith(".result.json"))
+    result = json.loads(record.read_text(encoding="utf-8"))["platforms"]["flaky"]
+    assert (result["ok"], result["id"], result["attempts"]) == (True, "flaky-hello", 2)
+    assert log_file.read_text(encoding="utf-8") == "hello\n"
+
+
+async def test_a_platform_without_retries_gives_up_after_one_call(
+    tmp_path: Path, import_root: Path
+) -> None:
+    """With `max_retries: 0` in its settings, the declared transient error ends the attempt at once."""
+    write_package(import_root, "flaky_once", {"platform": FLAKY_PUBLISHER})
+    registry = Registry.discover(packages=("flaky_once",), entry_point_group=None)
+    publisher_class = registry["flaky"]
+    settings = publisher_class.settings_model.model_validate(
+        {"enabled": True, "log_file": str(tmp_path / "flaky.log"), "max_retries": 0}
+    )
+    publisher = publisher_class(settings, PublisherContext(tmp_path))
+    (tmp_path / "drop").mkdir()
+    image = write_post(tmp_path / "drop", "hello")
+    result = await publisher.publish(read_post("hello", image, image.with_suffix(".txt")))
+    assert (result.ok, result.error, result.attempts) == (False, "the connection dropped", 1)
+    assert not (tmp_path / "flaky.log").exists()
+
+
+def test_a_builtin_platform_may_be_a_package(import_root: Path) -> None:
+    """A platform that grew into a package is found by its package's name, through its `__init__`."""
+    write_package(import_root, "grown_platforms", {})
+    package = import_root / "grown_platforms" / "echo"
+    package.mkdir()
+    (package / "publisher.py").write_text(
+        textwrap.dedent(ECHO_PUBLISHER.format(name="echo")), encoding="utf-8"
+    )
+    (package / "__init__.py").write_text(
+        "from grown_platforms.echo.publisher import EchoPublisher\n\n__all__ = ['EchoPublisher']\n",
+        encoding="utf-8",
+    )
+    registry = Registry.discover(packages=("grown_platforms",), entry_point_group=None)
+    assert registry.names == ["echo"]
+    assert registry["echo"].__module__ == "grown_platforms.echo.publisher"
 
 
 def test_two_publishers_with_one_name_are_an_error(import_root: Path) -> None:
