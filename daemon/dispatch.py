@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import os
-import random
 import time
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -33,16 +32,13 @@ from daemon.platforms import Lease
 from daemon.post import Post, PostRejectedError, files_identity, read_post
 from daemon.publisher import AnyPublisher, PublishResult
 from daemon.record import Outcome, build_record
+from daemon.retry import PostBackoff, post_retry_delay, resend_decision
 from daemon.stalls import STORAGE_ERRORS, Stalls, is_environmental
 
 log = structlog.get_logger("dropcast.post")
 
 # After a failed filing (a full disk, say), when to try again: space does not free itself at once.
 FILING_RETRY_SECONDS = 60.0
-# A wait that ended this long ago belongs to a post no longer in the inbox (a post that is
-# there is looked at every rescan): it is forgotten, and a restart's rule would apply.
-FORGET_DUE_SECONDS = 86_400.0
-RETRY_JITTER = 0.2  # a post-level backoff is its configured delay ± 20 %
 
 
 @dataclass(frozen=True)
@@ -64,8 +60,7 @@ class PostHandler:
         self.ledger = ledger
         self.stalls = Stalls(ledger.ledger.path)
         self._reserved: set[Path] = set()  # archive names planned for posts not yet filed
-        # When each post waiting out a backoff is due, on the monotonic clock, by ledger id.
-        self._due: dict[int, float] = {}
+        self.backoff = PostBackoff()
         self._planning = anyio.Lock()
 
     async def handle(self, candidate: Candidate, lease: Lease) -> Outcome | Later:
@@ -83,7 +78,7 @@ class PostHandler:
         post = replace(post, ledger_id=row.id)  # keys its per-destination progress
         if row.decided:  # a crash came between deciding and filing: finish the filing
             return await self.finish_filing(row)
-        wait = self._backoff_left(row, lease.config.core.retry_delays)
+        wait = self.backoff.left(row.id, row.next_attempt_at, lease.config.core.retry_delays)
         if wait > 0:
             return later(wait)
         if not lease.config.core.allow_duplicates:
@@ -102,23 +97,6 @@ class PostHandler:
         deliveries = await self._deliver(post, row, admission.deliveries, publishers, lease)
         outcome = Outcome.of(deliveries.get(name) for name in publishers)
         return await self._conclude(row, outcome, deliveries, lease, candidate)
-
-    def _backoff_left(self, row: PostRow, delays: tuple[float, ...]) -> float:
-        """Seconds until the post may be tried again. While dropcast runs it is measured on
-        the monotonic clock; after a restart the ledger's wall-clock time tells, capped at
-        the longest configured delay, so a clock stepped back delays nothing by the step."""
-        if row.id not in self._due:
-            if row.next_attempt_at is None:
-                return 0.0
-            wall = row.next_attempt_at - time.time()
-            wait = min(wall, max(delays) * (1 + RETRY_JITTER))
-            self._due[row.id] = anyio.current_time() + wait  # from now on, monotonic
-        return self._due[row.id] - anyio.current_time()
-
-    def _forget_long_due(self) -> None:
-        """Drop the waits that ended long ago: their posts left the inbox while waiting."""
-        long_ago = anyio.current_time() - FORGET_DUE_SECONDS
-        self._due = {post_id: due for post_id, due in self._due.items() if due > long_ago}
 
     async def _earlier_copy(
         self, row: PostRow, same_content: list[tuple[PostRow, bool]]
@@ -272,16 +250,17 @@ class PostHandler:
         # Unknown, or pending: one process handles a post at a time, so a `pending` here is
         # an attempt whose answer the ledger could not record (a full disk): unknown too.
         policy = publisher.resend_after_unknown
-        if policy == "check":
+        decision = resend_decision(policy, by_owner=by_owner)
+        if decision == "check":
             return await self._not_found(post, publisher, hooks)
-        if policy == "never" and not by_owner:
+        if decision == "hold":
             log.warning(
                 "platform.outcome_unknown",
                 platform=publisher.platform_name,
                 resend="dropcast retry",
             )
             return False
-        if policy == "never":
+        if policy == "never":  # the owner's `dropcast retry` sends it all the same
             log.warning("retry.resending_unknown", platform=publisher.platform_name)
         return True
 
@@ -309,11 +288,10 @@ class PostHandler:
         core = lease.config.core
         attempts = row.attempts + 1
         if outcome is Outcome.FAILED and attempts < core.max_attempts:
-            delay = retry_delay(core.retry_delays, attempts)
+            delay = post_retry_delay(core.retry_delays, attempts)
             next_at = time.time() + delay  # for the ledger: it outlives this process
             row = await self.ledger.run(Ledger.record_attempt, row.id, next_at)
-            self._forget_long_due()
-            self._due[row.id] = anyio.current_time() + delay
+            due = self.backoff.wait(row.id, delay)
             log.warning(
                 "post.failed",
                 outcome=str(outcome),
@@ -322,7 +300,7 @@ class PostHandler:
                 .astimezone()
                 .isoformat(timespec="seconds"),
             )
-            return Later(self._due[row.id])
+            return Later(due)
         destination = core.failed if outcome is Outcome.FAILED else archive_day(core.archive)
         return await self._decide_and_file(
             row, outcome, destination, attempted=True, deliveries=deliveries, seen=candidate
@@ -362,7 +340,7 @@ class PostHandler:
 
         With `seen` (the post as it was read), files that changed since stay in the inbox.
         """
-        self._due.pop(row.id, None)  # no more backoff: it is being filed
+        self.backoff.clear(row.id)  # no more backoff: it is being filed
         async with self._planning:  # names are chosen and reserved one post at a time
             filing, changed = await anyio.to_thread.run_sync(
                 _plan_unchanged, row, seen, destination, frozenset(self._reserved)
@@ -461,12 +439,6 @@ def _changed_since_seen(candidate: Candidate) -> list[Path]:
         if (info.st_size, info.st_mtime_ns) != file.signature:
             changed.append(file.path)
     return changed
-
-
-def retry_delay(delays: tuple[float, ...], attempt: int) -> float:
-    """The wait after failed attempt number `attempt`, with ±20 % jitter."""
-    base = delays[min(attempt, len(delays)) - 1]
-    return base * random.uniform(1 - RETRY_JITTER, 1 + RETRY_JITTER)  # noqa: S311 - jitter, not cryptography
 
 
 def select_publishers(post: Post, lease: Lease) -> dict[str, AnyPublisher]:

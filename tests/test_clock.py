@@ -6,16 +6,17 @@ moves while it runs; the monotonic clock is left alone, as the kernel's is.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import anyio
 import pytest
 import yaml
 
-from daemon.dispatch import FORGET_DUE_SECONDS, PostHandler
-from daemon.ledger import AsyncLedger, Ledger
+from daemon.retry import FORGET_DUE_SECONDS, RETRY_JITTER, PostBackoff
 from tests.test_crash import Dropcast, drop, wait_until
+
+DELAYS = (3.0, 10.0)  # a post's configured retry_delays
 
 # Debian puts it under the architecture's triplet (x86_64-linux-gnu, aarch64-linux-gnu, ...).
 LIBFAKETIME = next(Path("/usr/lib").glob("*/faketime/libfaketimeMT.so.1"), Path("libfaketime"))
@@ -77,12 +78,31 @@ def test_after_a_restart_a_wait_is_capped_at_the_configured_delay(
     wait_until(lambda: len(dropcast.received("gate")) == 2, "the retry", within=30)
 
 
-async def test_a_wait_that_ended_long_ago_is_forgotten(tmp_path: Path) -> None:
-    """The backoff of a post that left the inbox while it waited does not stay in memory."""
-    ledger = Ledger(tmp_path / "dropcast.db")
-    handler = PostHandler(AsyncLedger(ledger))
-    now = anyio.current_time()
-    handler._due = {1: now - FORGET_DUE_SECONDS - 1, 2: now + 5}
-    handler._forget_long_due()
-    ledger.close()
-    assert handler._due == {2: now + 5}
+class TestPostBackoff:
+    async def test_a_wait_that_ended_long_ago_is_forgotten(self) -> None:
+        """The backoff of a post that left the inbox while it waited does not stay in memory."""
+        backoff = PostBackoff()
+        backoff.wait(1, -FORGET_DUE_SECONDS - 1)  # its post left the inbox a day ago
+        backoff.wait(2, 5)
+        assert len(backoff) == 1
+        assert backoff.left(1, None, DELAYS) == 0.0  # nothing stored: it may go at once
+
+    async def test_a_wait_still_running_is_kept(self) -> None:
+        """A wait that has not ended survives the next post's wait."""
+        backoff = PostBackoff()
+        backoff.wait(1, 5)
+        backoff.wait(2, 5)
+        assert 4 < backoff.left(1, None, DELAYS) <= 5
+
+    async def test_after_a_restart_the_stored_time_is_capped_at_the_longest_delay(self) -> None:
+        """A time stored a day ahead (the clock stepped back since) waits at most the delay + jitter."""
+        backoff = PostBackoff()
+        left = backoff.left(1, time.time() + 86_400, DELAYS)
+        assert left == pytest.approx(max(DELAYS) * (1 + RETRY_JITTER), abs=0.5)
+
+    async def test_a_cleared_post_waits_no_more(self) -> None:
+        """A post being filed leaves the backoff."""
+        backoff = PostBackoff()
+        backoff.wait(1, 5)
+        backoff.clear(1)
+        assert (len(backoff), backoff.left(1, None, DELAYS)) == (0, 0.0)
