@@ -13,8 +13,8 @@ from PIL import Image, ImageCms, ImageStat
 
 from daemon.colour import to_srgb
 from daemon.publishers._email_image import load_attachment
-from daemon.publishers._instagram_image import prepare_image
 from daemon.publishers._telegram_media import prepare_media
+from daemon.publishers.instagram.image import prepare_image
 from daemon.publishers.preview import _write_thumbnail
 from tests.test_instagram_image import near
 

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from daemon.publishers._instagram_caption import (
+from daemon.publishers.instagram.caption import (
     ELLIPSIS,
     HASHTAG,
     CaptionTooLongError,

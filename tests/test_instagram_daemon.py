@@ -13,7 +13,7 @@ from structlog.testing import capture_logs
 
 from daemon.ledger import Ledger, ledger_path
 from daemon.post import read_post
-from daemon.publishers.instagram import FOUND_NOTE
+from daemon.publishers.instagram.publisher import FOUND_NOTE
 from daemon.registry import Registry
 from tests.conftest import archived, running_daemon, wait_for, write_config, write_post
 from tests.fakes.instagram import (

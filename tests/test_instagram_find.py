@@ -12,8 +12,8 @@ import requests
 from structlog.testing import capture_logs
 
 from daemon.publisher import PublishResult
-from daemon.publishers._instagram_caption import truncate
-from daemon.publishers.instagram import FOUND_NOTE, CannotTellError, InstagramPublisher
+from daemon.publishers.instagram.caption import truncate
+from daemon.publishers.instagram.publisher import FOUND_NOTE, CannotTellError, InstagramPublisher
 from tests.fakes.instagram import (
     FakeInstagram,
     fake_fixture,  # noqa: F401 - a pytest fixture

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from daemon.publishers._instagram_image import Fit, PreparedImage, prepare_image
+from daemon.publishers.instagram.image import Fit, PreparedImage, prepare_image
 
 Maker = Callable[[Path], Path]
 

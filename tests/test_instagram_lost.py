@@ -22,7 +22,7 @@ from daemon.orchestrator import WorkflowOrchestrator
 from daemon.post import Post
 from daemon.progress import DestinationState, MemoryProgress
 from daemon.publisher import AnyPublisher, PublishResult
-from daemon.publishers.instagram import FOUND_NOTE, RECORDED_NOTE, InstagramPublisher
+from daemon.publishers.instagram.publisher import FOUND_NOTE, RECORDED_NOTE, InstagramPublisher
 from tests.fakes.instagram import (
     FakeInstagram,
     fake_fixture,  # noqa: F401 - a pytest fixture

@@ -78,7 +78,7 @@ async def test_a_check_against_a_silent_server_fails_within_request_timeout(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, silent: SilentServer
 ) -> None:
     """`dropcast check --connect` does not hang on a server that never answers either."""
-    from daemon.publishers.instagram import InstagramCheckError
+    from daemon.publishers.instagram.publisher import InstagramCheckError
 
     refuse_network(monkeypatch)
     skip_instagrapi_sleeps(monkeypatch)

@@ -13,7 +13,7 @@ import structlog
 
 from daemon.cli import main
 from daemon.config import ConfigError, load_config
-from daemon.publishers._instagram_settings import InstagramSettings
+from daemon.publishers.instagram.settings import InstagramSettings
 from daemon.registry import Registry
 from tests.fakes.instagram import (
     PASSWORD,

@@ -9,8 +9,8 @@ from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
 
-from daemon.publishers._instagram_caption import TooLongPolicy
-from daemon.publishers._instagram_image import Fit, parse_color
+from daemon.publishers.instagram.caption import TooLongPolicy
+from daemon.publishers.instagram.image import Fit, parse_color
 from daemon.settings import PlatformSettings
 
 _USERNAME = re.compile(r"[a-z0-9._]{1,30}")

@@ -1,4 +1,4 @@
-"""The `instagram` platform: a photo post on an Instagram account, through instagrapi.
+"""The Instagram publisher: a photo post on an Instagram account, through instagrapi.
 
 instagrapi is blocking and Instagram punishes clumsy clients, so the publisher behaves like
 a careful person's phone: one request at a time (a `CapacityLimiter(1)` around a worker
@@ -33,17 +33,17 @@ from PIL import Image
 from daemon.post import Post
 from daemon.progress import Destination, DestinationState
 from daemon.publisher import Publisher, PublisherContext, PublishResult
-from daemon.publishers._instagram_caption import CaptionTooLongError, FittedCaption, fit_caption
-from daemon.publishers._instagram_errors import Failure, describe
-from daemon.publishers._instagram_feed import FeedMarks, MarkFailedError
-from daemon.publishers._instagram_image import PreparedImage, prepare_image
-from daemon.publishers._instagram_recent import RecentPost, RecentPostsError, same_caption
-from daemon.publishers._instagram_session import InstagramSession
-from daemon.publishers._instagram_settings import InstagramSettings
-from daemon.publishers._instagram_state import Limits, LimitsFile
-from daemon.publishers._instagram_upload import AnswerLostError, Posted, Steps
+from daemon.publishers.instagram.caption import CaptionTooLongError, FittedCaption, fit_caption
+from daemon.publishers.instagram.errors import Failure, describe
+from daemon.publishers.instagram.feed import FeedMarks, MarkFailedError
+from daemon.publishers.instagram.image import PreparedImage, prepare_image
+from daemon.publishers.instagram.recent import RecentPost, RecentPostsError, same_caption
+from daemon.publishers.instagram.session import InstagramSession
+from daemon.publishers.instagram.settings import InstagramSettings
+from daemon.publishers.instagram.state import Limits, LimitsFile
+from daemon.publishers.instagram.upload import AnswerLostError, Posted, Steps
 
-__all__ = ["CannotTellError", "InstagramCheckError", "InstagramPublisher", "InstagramSettings"]
+__all__ = ["CannotTellError", "InstagramCheckError", "InstagramPublisher"]
 
 log = structlog.get_logger("dropcast.instagram")
 
@@ -72,6 +72,9 @@ class InstagramPublisher(Publisher[InstagramSettings]):
     settings_model = InstagramSettings
     tracks_destinations = True  # its configure call, as the destination "feed"
     resend_after_unknown = "check"  # it can look for the caption among its recent posts
+    # No call-level retry (`retry_on` stays the base class's None): a POST sent again through
+    # instagrapi can publish the post twice (see `upload`, `session`). The daemon retries the
+    # whole post later; one whose answer was lost, only after `find_published` looked.
 
     def __init__(self, settings: InstagramSettings, context: PublisherContext) -> None:
         super().__init__(settings, context)

@@ -18,8 +18,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from daemon.publishers._instagram_errors import NoAnswerError, answer_lost
-from daemon.publishers._instagram_image import PreparedImage
+from daemon.publishers.instagram.errors import NoAnswerError, answer_lost
+from daemon.publishers.instagram.image import PreparedImage
 
 if TYPE_CHECKING:
     from instagrapi import Client

@@ -10,7 +10,7 @@ Workarounds for instagrapi 3.x, whose source is the final word on how it behaves
   `media/configure/` can post twice and a retried 429 is what gets an account flagged, so
   retries are off; the daemon retries whole posts later. Its `private_request` also sends
   a request again after an HTTP 408 (60 s later) or an answer cut off: not for configure
-  (see `_instagram_upload._one_request`).
+  (see `upload._one_request`).
 - It answers a challenge by asking for a code on stdin (`input()`), which blocks a worker
   thread for ever when dropcast runs on a terminal: the challenge flow is off, and the
   code and password prompts raise `ChallengeRequired` (so Instagram is paused) instead.
@@ -19,7 +19,7 @@ Workarounds for instagrapi 3.x, whose source is the final word on how it behaves
 - `photo_upload` re-encodes the image itself (no EXIF rotation, quality 75, 1080 px, the
   original's size reported): the prepared JPEG is uploaded as is, then configured.
 - `user_medias_v1` turns a network error into "no posts": the look at the account's recent
-  posts makes its one request itself (see `_instagram_recent`).
+  posts makes its one request itself (see `recent`).
 """
 
 from __future__ import annotations
@@ -33,12 +33,12 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import structlog
 
-from daemon.publishers._instagram_errors import LoginFailedError
-from daemon.publishers._instagram_image import PreparedImage
-from daemon.publishers._instagram_recent import RecentPost, recent_posts
-from daemon.publishers._instagram_settings import InstagramSettings
-from daemon.publishers._instagram_state import write_private_file
-from daemon.publishers._instagram_upload import Posted, Steps, upload
+from daemon.publishers.instagram.errors import LoginFailedError
+from daemon.publishers.instagram.image import PreparedImage
+from daemon.publishers.instagram.recent import RecentPost, recent_posts
+from daemon.publishers.instagram.settings import InstagramSettings
+from daemon.publishers.instagram.state import write_private_file
+from daemon.publishers.instagram.upload import Posted, Steps, upload
 from daemon.secrets import REDACTOR
 
 if TYPE_CHECKING:
