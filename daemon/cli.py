@@ -17,7 +17,6 @@ import structlog
 
 from daemon import __version__
 from daemon.config import ApplicationConfig, ConfigError, load_config
-from daemon.dispatch import RETRYABLE, PostHandler, retry_intent
 from daemon.health import check_heartbeat
 from daemon.ledger import (
     AsyncLedger,
@@ -35,6 +34,7 @@ from daemon.publisher import PublisherContext
 from daemon.registry import Registry, RegistryError
 from daemon.secrets import REDACTOR
 from daemon.status import describe, needs_attention, render_table
+from daemon.workflow import RETRYABLE, PostWorkflow, retry_intent
 
 EXIT_OK, EXIT_FAILURE = 0, 1
 
@@ -180,7 +180,7 @@ async def _retry_archived(config: ApplicationConfig, registry: Registry, stem: s
     platforms = ActivePlatforms(registry, config, LedgerProgress(async_ledger))
     try:
         rows = _posts_to_retry(ledger, stem)
-        handler = PostHandler(async_ledger)
+        handler = PostWorkflow(async_ledger)
         complete = True
         async with platforms.lease() as lease:
             for row in rows:

@@ -1,6 +1,6 @@
 """The daemon: the watcher feeds the inbox, complete posts go to the handler, config reloads.
 
-watcher ──batches──▶ sweep (reload config, list inbox, settle) ──posts──▶ PostHandler
+watcher ──batches──▶ sweep (reload config, list inbox, settle) ──posts──▶ PostWorkflow
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ from anyio.abc import TaskGroup, TaskStatus
 from anyio.streams.memory import MemoryObjectSendStream
 
 from daemon.config import ApplicationConfig
-from daemon.dispatch import Later, PostHandler
 from daemon.health import HEARTBEAT_SECONDS, heartbeat_path, write_heartbeat
 from daemon.inbox import Candidate, Inbox
 from daemon.ledger import AsyncLedger, Ledger, LedgerProgress, ledger_path
@@ -30,6 +29,7 @@ from daemon.reload import ConfigReloader
 from daemon.stalls import is_environmental
 from daemon.systemd import SystemdNotifier
 from daemon.watcher import Batch, choose_polling, watch_inbox
+from daemon.workflow import Later, PostWorkflow
 
 log = structlog.get_logger("dropcast.daemon")
 
@@ -57,7 +57,7 @@ class Daemon:
         core = self.config.core
         self.inbox = core.inbox  # watched from start to stop: a new one needs a restart
         self._inbox = Inbox(self.inbox, core.settle_seconds)
-        self._handler: PostHandler
+        self._handler: PostWorkflow
         self._next_sweep = 0.0
         self._next_unfiled_check = 0.0
         self._stopping = False
@@ -118,7 +118,7 @@ class Daemon:
         self._limiter = anyio.CapacityLimiter(core.max_concurrent_posts)
         self._intake_scope = anyio.CancelScope()
         self._sleep = anyio.CancelScope()  # each wait replaces it; a post may end before the first
-        self._handler = PostHandler(ledger)
+        self._handler = PostWorkflow(ledger)
         unknown = await ledger.run(Ledger.recover)
         if unknown:
             log.warning(

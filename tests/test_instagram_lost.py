@@ -18,11 +18,11 @@ import pytest
 import requests
 from urllib3.exceptions import ConnectTimeoutError, ProtocolError
 
-from daemon.orchestrator import WorkflowOrchestrator
 from daemon.post import Post
 from daemon.progress import DestinationState, MemoryProgress
 from daemon.publisher import AnyPublisher, PublishResult
 from daemon.publishers.instagram.publisher import FOUND_NOTE, RECORDED_NOTE, InstagramPublisher
+from daemon.workflow import fan_out
 from tests.fakes.instagram import (
     FakeInstagram,
     fake_fixture,  # noqa: F401 - a pytest fixture
@@ -67,15 +67,15 @@ async def feed_state(progress: MemoryProgress, post: Post) -> DestinationState |
 async def publish_timing_out(
     publisher: InstagramPublisher, post: Post, publish_timeout: float
 ) -> PublishResult:
-    """One attempt through the real orchestrator, with this `publish_timeout`."""
+    """One attempt through the real fan-out, with this `publish_timeout`."""
     publishers = {"instagram": cast(AnyPublisher, publisher)}
-    return (await WorkflowOrchestrator(publish_timeout).publish(post, publishers))["instagram"]
+    return (await fan_out(post, publishers, publish_timeout))["instagram"]
 
 
 async def next_attempt(
     publisher: InstagramPublisher, post: Post, last: PublishResult
 ) -> PublishResult:
-    """The daemon's next attempt after `last` (as `dispatch._should_send` decides it): refused,
+    """The daemon's next attempt after `last` (as `workflow._should_send` decides it): refused,
     it sends again; unknown, under "check", it looks first and sends only if it is missing."""
     if last.outcome == "unknown":
         found = await publisher.find_published(post)

@@ -17,7 +17,6 @@ import anyio
 import pytest
 from structlog.testing import capture_logs
 
-from daemon.orchestrator import WorkflowOrchestrator
 from daemon.post import Post
 from daemon.progress import Destination, Destinations, MemoryProgress
 from daemon.publisher import Publisher
@@ -26,6 +25,7 @@ from daemon.publishers._telegram_legacy import post_key
 from daemon.publishers._telegram_media import prepare_media
 from daemon.secrets import REDACTOR
 from daemon.settings import PlatformSettings
+from daemon.workflow import fan_out
 from tests.conftest import make_image
 from tests.fakes.ledger import admitted, ledger_progress
 from tests.fakes.telegram_api import TOKEN, FakeTelegram, fake_telegram, telegram_publisher
@@ -202,11 +202,11 @@ async def test_only_a_request_that_may_have_left_is_lost(cause: Exception, lost:
 async def test_the_publish_timeout_stops_a_hanging_publish(
     fake: FakeTelegram, tmp_path: Path
 ) -> None:
-    """The orchestrator's publish_timeout cuts a slow Telegram short, and the publisher still closes."""
+    """The fan-out's publish_timeout cuts a slow Telegram short, and the publisher still closes."""
     fake.slow(5)
     async with telegram_publisher(fake, tmp_path) as publisher:
         publishers = {"telegram": cast("Publisher[PlatformSettings]", publisher)}
-        results = await WorkflowOrchestrator(0.5).publish(post_of(tmp_path), publishers)
+        results = await fan_out(post_of(tmp_path), publishers, 0.5)
     assert results["telegram"].outcome == "unknown"
     assert results["telegram"].error == (
         "timed out after 0.5 s, while sending to @channel#0: it may have arrived"

@@ -1,4 +1,4 @@
-"""The orchestrator ends every attempt sent, refused or unknown, one platform never stopping another."""
+"""The fan-out ends every attempt sent, refused or unknown, one platform never stopping another."""
 
 from __future__ import annotations
 
@@ -6,11 +6,11 @@ from pathlib import Path
 
 import anyio
 
-from daemon.orchestrator import WorkflowOrchestrator
 from daemon.post import Post
 from daemon.progress import DestinationState
 from daemon.publisher import Publisher, PublisherContext, PublishResult
 from daemon.settings import PlatformSettings
+from daemon.workflow import fan_out
 
 
 class SlowPublisher(Publisher[PlatformSettings]):
@@ -73,7 +73,7 @@ class TestTimeouts:
     async def test_a_timeout_while_a_request_is_on_its_way_is_unknown(self, tmp_path: Path) -> None:
         """A publish_timeout with a destination `sending` ends unknown, and so does it."""
         publisher, post = SlowPublisher("@chan#0"), _post(tmp_path)
-        results = await WorkflowOrchestrator(0.05).publish(post, {"slow": publisher})
+        results = await fan_out(post, {"slow": publisher}, 0.05)
         assert results["slow"].outcome == "unknown"
         assert "@chan#0" in (results["slow"].error or "")
         known = await publisher.context.progress.for_post(post, "slow").known()
@@ -82,23 +82,21 @@ class TestTimeouts:
 
     async def test_a_timeout_with_nothing_on_its_way_is_refused(self, tmp_path: Path) -> None:
         """A publish_timeout before any request was made is safe to try again."""
-        results = await WorkflowOrchestrator(0.05).publish(_post(tmp_path), {"s": SlowPublisher()})
+        results = await fan_out(_post(tmp_path), {"s": SlowPublisher()}, 0.05)
         assert results["s"].outcome == "refused"
         assert results["s"].error == "timed out after 0.05 s"
 
     async def test_a_crash_while_a_request_is_on_its_way_is_unknown(self, tmp_path: Path) -> None:
         """A publisher that raises with a destination `sending` may have reached it."""
-        results = await WorkflowOrchestrator(5).publish(
-            _post(tmp_path), {"crash": CrashingPublisher()}
-        )
+        results = await fan_out(_post(tmp_path), {"crash": CrashingPublisher()}, 5)
         assert results["crash"].outcome == "unknown"
 
 
 class TestBoundaries:
     async def test_a_slow_platform_never_holds_up_or_cancels_another(self, tmp_path: Path) -> None:
         """The answering platform is sent while its sibling times out."""
-        results = await WorkflowOrchestrator(0.05).publish(
-            _post(tmp_path), {"slow": SlowPublisher("x"), "answering": AnsweringPublisher()}
+        results = await fan_out(
+            _post(tmp_path), {"slow": SlowPublisher("x"), "answering": AnsweringPublisher()}, 0.05
         )
         assert results["answering"].ok
         assert not results["slow"].ok
@@ -108,8 +106,8 @@ class TestBoundaries:
     ) -> None:
         """The ledger keeps `pending` (unknown after a restart); the platform did take it."""
         ledger = Ledger(refused="lost")
-        results = await WorkflowOrchestrator(5, ledger).publish(
-            _post(tmp_path), {"kept": AnsweringPublisher(), "lost": AnsweringPublisher()}
+        results = await fan_out(
+            _post(tmp_path), {"kept": AnsweringPublisher(), "lost": AnsweringPublisher()}, 5, ledger
         )
         assert ledger.answers == ["kept"]
         assert results["lost"].ok

@@ -1,4 +1,10 @@
-"""What happens to one complete post: read it, publish it, then archive, retry or fail it.
+"""One post's life, top to bottom: admit, choose platforms, fan out, conclude.
+
+1. **Admit**: read the post and open its row in the ledger (or find it there).
+2. **Choose platforms**: the enabled ones after its front matter, none if it is a duplicate.
+3. **Fan out**: one task per platform in a task group, each in its own error boundary and
+   timeout; every attempt ends `sent`, `refused` or `unknown`.
+4. **Conclude**: archive it, leave it in the inbox for a retry later, or fail it.
 
 Every step is written to the ledger before the next one, so that a crash anywhere leaves
 the post in a state the next start can finish: platforms that have it are not sent it
@@ -14,6 +20,7 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
+from typing import Protocol
 
 import anyio
 import structlog
@@ -26,13 +33,20 @@ from daemon.archive import (
     write_record,
 )
 from daemon.inbox import CAPTION_SUFFIX, IMAGE_SUFFIXES, Candidate
-from daemon.ledger import AsyncLedger, Delivery, DeliveryState, Ledger, PostRow
-from daemon.orchestrator import WorkflowOrchestrator
+from daemon.ledger import (
+    AsyncLedger,
+    Delivery,
+    DeliveryClaimedError,
+    DeliveryState,
+    Ledger,
+    PostRow,
+)
 from daemon.platforms import Lease
 from daemon.post import Post, PostRejectedError, files_identity, read_post
 from daemon.publisher import AnyPublisher, PublishResult
 from daemon.record import Outcome, build_record
 from daemon.retry import PostBackoff, post_retry_delay, resend_decision
+from daemon.secrets import REDACTOR
 from daemon.stalls import STORAGE_ERRORS, Stalls, is_environmental
 
 log = structlog.get_logger("dropcast.post")
@@ -53,7 +67,7 @@ def later(seconds: float) -> Later:
     return Later(anyio.current_time() + seconds)
 
 
-class PostHandler:
+class PostWorkflow:
     """Takes a complete post from the inbox to the archive (or `failed/`), via the ledger."""
 
     def __init__(self, ledger: AsyncLedger) -> None:
@@ -94,7 +108,8 @@ class PostHandler:
         if not publishers:
             log.warning("post.waiting", reason="no platform is enabled in the config")
             return later(rescan)
-        deliveries = await self._deliver(post, row, admission.deliveries, publishers, lease)
+        timeout = lease.config.core.publish_timeout
+        _, deliveries = await deliver(self.ledger, post, admission.deliveries, publishers, timeout)
         outcome = Outcome.of(deliveries.get(name) for name in publishers)
         return await self._conclude(row, outcome, deliveries, lease, candidate)
 
@@ -181,15 +196,8 @@ class PostHandler:
         enabled = {name: lease.publishers[name] for name in wanted if name in lease.publishers}
         for name in sorted(set(wanted) - enabled.keys()):
             log.warning("retry.platform_not_enabled", platform=name)
-        hooks = _LedgerHooks(self.ledger, row.id)
-        publishers = {}
-        for name, publisher in enabled.items():
-            if await self._should_send(post, known[name], publisher, hooks, by_owner=True):
-                publishers[name] = publisher
-        if publishers:
-            await WorkflowOrchestrator(lease.config.core.publish_timeout, hooks).publish(
-                post, publishers
-            )
+        timeout = lease.config.core.publish_timeout
+        sent, _ = await deliver(self.ledger, post, known, enabled, timeout, by_owner=True)
         deliveries = await self.ledger.run(Ledger.deliveries, row.id)
         outcome = Outcome.of(deliveries.values())
         await self.ledger.run(Ledger.set_outcome, row.id, str(outcome))
@@ -197,7 +205,7 @@ class PostHandler:
         await anyio.to_thread.run_sync(
             write_record, filing.record_path, build_record(row, deliveries)
         )
-        return outcome, {name: str(deliveries[name].state) for name in publishers}
+        return outcome, {name: str(deliveries[name].state) for name in sent}
 
     async def _read(self, candidate: Candidate) -> Post:
         problem = candidate.problem()
@@ -205,76 +213,6 @@ class PostHandler:
             raise PostRejectedError(problem)
         image, caption = candidate.images[0].path, candidate.captions[0].path
         return await anyio.to_thread.run_sync(read_post, candidate.stem, image, caption)
-
-    async def _deliver(
-        self,
-        post: Post,
-        row: PostRow,
-        known: Mapping[str, Delivery],
-        publishers: Mapping[str, AnyPublisher],
-        lease: Lease,
-    ) -> dict[str, Delivery]:
-        """Send to every platform that does not have the post; return every delivery now."""
-        hooks = _LedgerHooks(self.ledger, row.id)
-        to_send = {}
-        for name, publisher in publishers.items():
-            if await self._should_send(post, known.get(name), publisher, hooks):
-                to_send[name] = publisher
-        if to_send:
-            await WorkflowOrchestrator(lease.config.core.publish_timeout, hooks).publish(
-                post, to_send
-            )
-        if any(name not in hooks.recorded for name in to_send):  # a ledger write failed
-            return await self.ledger.run(Ledger.deliveries, row.id)
-        return dict(sorted({**known, **hooks.recorded}.items()))
-
-    async def _should_send(
-        self,
-        post: Post,
-        delivery: Delivery | None,
-        publisher: AnyPublisher,
-        hooks: _LedgerHooks,
-        *,
-        by_owner: bool = False,
-    ) -> bool:
-        """Whether to call `publisher` for `post`, given what the ledger says it did so far.
-
-        An unknown answer is sent again only after the platform was asked (policy "check"),
-        when sending twice does no harm ("safe"), or when the owner says so (`by_owner`:
-        `dropcast retry`), never blindly.
-        """
-        if delivery is None or delivery.state is DeliveryState.FAILED:
-            return True
-        if delivery.state is DeliveryState.SENT:
-            return False  # never again
-        # Unknown, or pending: one process handles a post at a time, so a `pending` here is
-        # an attempt whose answer the ledger could not record (a full disk): unknown too.
-        policy = publisher.resend_after_unknown
-        decision = resend_decision(policy, by_owner=by_owner)
-        if decision == "check":
-            return await self._not_found(post, publisher, hooks)
-        if decision == "hold":
-            log.warning(
-                "platform.outcome_unknown",
-                platform=publisher.platform_name,
-                resend="dropcast retry",
-            )
-            return False
-        if policy == "never":  # the owner's `dropcast retry` sends it all the same
-            log.warning("retry.resending_unknown", platform=publisher.platform_name)
-        return True
-
-    async def _not_found(self, post: Post, publisher: AnyPublisher, hooks: _LedgerHooks) -> bool:
-        """Ask the platform whether it has `post`; True only if it surely has not."""
-        try:
-            with anyio.fail_after(60):
-                found = await publisher.find_published(post)
-        except Exception:  # cannot tell: it stays unknown and is not re-sent automatically
-            log.exception("platform.check_failed", platform=publisher.platform_name)
-            return False
-        if found is not None:
-            await hooks.after(publisher.platform_name, found)
-        return found is None
 
     async def _conclude(
         self,
@@ -481,3 +419,211 @@ def _log_summary(row: PostRow, deliveries: Mapping[str, Delivery], destination: 
         duration_ms={name: delivery.duration_ms for name, delivery in deliveries.items()},
         platforms={name: str(delivery.state) for name, delivery in deliveries.items()},
     )
+
+
+# Fan out: every platform that does not have the post yet, at once.
+
+
+async def deliver(
+    ledger: AsyncLedger,
+    post: Post,
+    known: Mapping[str, Delivery],
+    publishers: Mapping[str, AnyPublisher],
+    publish_timeout: float,
+    *,
+    by_owner: bool = False,
+) -> tuple[list[str], dict[str, Delivery]]:
+    """Send `post` to every one of `publishers` that should have it, given the deliveries
+    `known` so far; return the platforms called and every delivery now.
+
+    `by_owner`: the owner's `dropcast retry`, which may resend what is in doubt.
+    """
+    assert post.ledger_id is not None
+    hooks = _LedgerHooks(ledger, post.ledger_id)
+    to_send = {}
+    for name, publisher in publishers.items():
+        if await _should_send(post, known.get(name), publisher, hooks, by_owner=by_owner):
+            to_send[name] = publisher
+    if to_send:
+        await fan_out(post, to_send, publish_timeout, hooks)
+    if any(name not in hooks.recorded for name in to_send):  # a ledger write failed
+        return list(to_send), await ledger.run(Ledger.deliveries, post.ledger_id)
+    return list(to_send), dict(sorted({**known, **hooks.recorded}.items()))
+
+
+async def _should_send(
+    post: Post,
+    delivery: Delivery | None,
+    publisher: AnyPublisher,
+    hooks: _LedgerHooks,
+    *,
+    by_owner: bool,
+) -> bool:
+    """Whether to call `publisher` for `post`, given what the ledger says it did so far.
+
+    An unknown answer is sent again only as `resend_decision` says: never blindly.
+    """
+    if delivery is None or delivery.state is DeliveryState.FAILED:
+        return True
+    if delivery.state is DeliveryState.SENT:
+        return False  # never again
+    # Unknown, or pending: one process handles a post at a time, so a `pending` here is
+    # an attempt whose answer the ledger could not record (a full disk): unknown too.
+    policy = publisher.resend_after_unknown
+    decision = resend_decision(policy, by_owner=by_owner)
+    if decision == "check":
+        return await _not_found(post, publisher, hooks)
+    if decision == "hold":
+        log.warning(
+            "platform.outcome_unknown", platform=publisher.platform_name, resend="dropcast retry"
+        )
+        return False
+    if policy == "never":  # the owner's `dropcast retry` sends it all the same
+        log.warning("retry.resending_unknown", platform=publisher.platform_name)
+    return True
+
+
+async def _not_found(post: Post, publisher: AnyPublisher, hooks: _LedgerHooks) -> bool:
+    """Ask the platform whether it has `post`; True only if it surely has not."""
+    try:
+        with anyio.fail_after(60):
+            found = await publisher.find_published(post)
+    except Exception:  # cannot tell: it stays unknown and is not re-sent automatically
+        log.exception("platform.check_failed", platform=publisher.platform_name)
+        return False
+    if found is not None:
+        await hooks.after(publisher.platform_name, found)
+    return found is None
+
+
+class DeliveryHooks(Protocol):
+    """Told before each platform is called and when it answers (the ledger listens)."""
+
+    async def before(self, platform: str, tracked: bool) -> None: ...
+
+    async def after(self, platform: str, result: PublishResult) -> None: ...
+
+
+class _NoHooks:
+    """For a fan-out that nothing records (tests, tools)."""
+
+    async def before(self, platform: str, tracked: bool) -> None:
+        pass
+
+    async def after(self, platform: str, result: PublishResult) -> None:
+        pass
+
+
+_NO_HOOKS = _NoHooks()
+
+
+async def fan_out(
+    post: Post,
+    publishers: Mapping[str, AnyPublisher],
+    publish_timeout: float,
+    hooks: DeliveryHooks = _NO_HOOKS,
+) -> dict[str, PublishResult]:
+    """Run every platform's `publish` for `post` at once, each within `publish_timeout` seconds.
+
+    A platform that fails, raises or times out becomes a not-ok `PublishResult`; it never
+    cancels its siblings.
+    """
+    results: dict[str, PublishResult] = {}
+    async with anyio.create_task_group() as group:
+        for name, publisher in publishers.items():
+            group.start_soon(_publish_one, name, publisher, post, publish_timeout, hooks, results)
+    return {name: results[name] for name in publishers}
+
+
+async def _publish_one(
+    name: str,
+    publisher: AnyPublisher,
+    post: Post,
+    publish_timeout: float,
+    hooks: DeliveryHooks,
+    results: dict[str, PublishResult],
+) -> None:
+    started = time.perf_counter()
+    with structlog.contextvars.bound_contextvars(platform=name):
+        refused = await _recorded_before(hooks, name, publisher)
+        if refused is not None:
+            results[name] = refused
+            return
+        result = await _guarded(publisher, post, publish_timeout)
+        duration_ms = round((time.perf_counter() - started) * 1000)
+        result = replace(result, duration_ms=duration_ms, error=_clean(result.error))
+        results[name] = result
+        log.log(
+            logging.INFO if result.ok else logging.ERROR,
+            "platform.attempted",
+            ok=result.ok,
+            remote_id=result.remote_id,
+            url=result.url,
+            error=result.error,
+            attempts=result.attempts,
+            duration_ms=duration_ms,
+        )
+        await _recorded_after(hooks, name, result)
+
+
+async def _recorded_before(
+    hooks: DeliveryHooks, name: str, publisher: AnyPublisher
+) -> PublishResult | None:
+    """Tell the hooks; if that fails the platform is not called (this is its result), or it
+    might get the post twice."""
+    try:
+        await hooks.before(name, publisher.tracks_destinations)
+    except DeliveryClaimedError as error:  # another process has it, or it was sent
+        log.warning("platform.claimed_elsewhere", error=str(error))
+        return PublishResult.failure(str(error))
+    except Exception as error:
+        log.exception("ledger.write_failed")
+        return PublishResult.failure(f"not sent: the ledger could not record it ({error})")
+    return None
+
+
+async def _recorded_after(hooks: DeliveryHooks, name: str, result: PublishResult) -> None:
+    """Tell the hooks the answer."""
+    try:
+        await hooks.after(name, result)
+    except Exception:
+        # The ledger keeps `pending`, which becomes `unknown`: never re-sent blindly.
+        log.exception("ledger.write_failed")
+
+
+async def _guarded(publisher: AnyPublisher, post: Post, publish_timeout: float) -> PublishResult:
+    """The error boundary and the timeout around one platform's `publish`."""
+    result = PublishResult.failure(f"timed out after {publish_timeout:g} s")
+    with anyio.move_on_after(publish_timeout):
+        try:
+            result = await publisher.publish(post)
+        except Exception as error:  # the error boundary: one platform never stops the others
+            log.exception("platform.crashed")
+            # A publisher's own TimeoutError (a socket's, say) keeps its own words.
+            result = PublishResult.failure(f"unexpected error: {type(error).__name__}: {error}")
+    return result if result.ok else await _in_doubt(publisher, post, result)
+
+
+async def _in_doubt(publisher: AnyPublisher, post: Post, result: PublishResult) -> PublishResult:
+    """`result`, made unknown if requests to some destinations got no answer.
+
+    Those destinations are marked unknown too: their answer will never come now.
+    """
+    destinations = publisher.context.progress.for_post(post, publisher.platform_name)
+    try:
+        with anyio.CancelScope(shield=True):
+            lost = await destinations.settle_pending(f"no answer: {_clean(result.error)}")
+    except STORAGE_ERRORS:  # the ledger cannot tell what is on its way: assume the worst
+        log.exception("ledger.write_failed")
+        return replace(result, unknown=True)
+    if not lost or result.unknown:
+        return result
+    return replace(
+        result,
+        unknown=True,
+        error=f"{result.error}, while sending to {', '.join(lost)}: it may have arrived",
+    )
+
+
+def _clean(error: str | None) -> str | None:
+    return None if error is None else REDACTOR.redact(error)
