@@ -51,7 +51,7 @@ def cycles(graph: dict[str, set[str]]) -> Iterator[list[str]]:
     def walk(node: str, trail: list[str]) -> Iterator[list[str]]:
         for target in sorted(graph[node]):
             if target in trail:
-                yield trail[trail.index(target) :] + [target]
+                yield [*trail[trail.index(target) :], target]
             elif target not in done:
                 yield from walk(target, [*trail, target])
         done.add(node)
