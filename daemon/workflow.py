@@ -25,15 +25,11 @@ from typing import Protocol
 import anyio
 import structlog
 
-from daemon.archive import (
-    Filing,
-    carry_out,
-    plan_filing,
-    remove_stale_temporaries,
-    write_record,
-)
+from daemon.archive import Filing, write_record
+from daemon.filing import Decision, Filer, archive_day
 from daemon.inbox import CAPTION_SUFFIX, IMAGE_SUFFIXES, Candidate
 from daemon.ledger import (
+    Admission,
     AsyncLedger,
     Delivery,
     DeliveryClaimedError,
@@ -47,12 +43,14 @@ from daemon.publisher import AnyPublisher, PublishResult
 from daemon.record import Outcome, build_record
 from daemon.retry import PostBackoff, post_retry_delay, resend_decision
 from daemon.secrets import REDACTOR
-from daemon.stalls import STORAGE_ERRORS, Stalls, is_environmental
+from daemon.stalls import STORAGE_ERRORS, Stalls
 
 log = structlog.get_logger("dropcast.post")
 
 # After a failed filing (a full disk, say), when to try again: space does not free itself at once.
 FILING_RETRY_SECONDS = 60.0
+# Two copies of one post at once: the later one waits this long for the first to finish.
+COPY_ON_ITS_WAY_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -67,36 +65,64 @@ def later(seconds: float) -> Later:
     return Later(anyio.current_time() + seconds)
 
 
+Done = Outcome | Later  # how a post's turn ends: filed, or left in the inbox until later
+
+
 class PostWorkflow:
     """Takes a complete post from the inbox to the archive (or `failed/`), via the ledger."""
 
     def __init__(self, ledger: AsyncLedger) -> None:
         self.ledger = ledger
         self.stalls = Stalls(ledger.ledger.path)
-        self._reserved: set[Path] = set()  # archive names planned for posts not yet filed
-        self.backoff = PostBackoff()
-        self._planning = anyio.Lock()
+        self._filer = Filer(ledger, self.stalls)
+        self._backoff = PostBackoff()
 
-    async def handle(self, candidate: Candidate, lease: Lease) -> Outcome | Later:
+    async def handle(self, candidate: Candidate, lease: Lease) -> Done:
         """Publish `candidate` to the platforms that do not have it yet, then file it."""
-        rescan = lease.config.core.rescan_seconds
+        admitted = await self._admit(candidate, lease)
+        if isinstance(admitted, Done):
+            return admitted
+        post, admission = admitted
+        publishers = await self._choose_platforms(post, admission, candidate, lease)
+        if isinstance(publishers, Done):
+            return publishers
+        timeout = lease.config.core.publish_timeout
+        _, deliveries = await deliver(self.ledger, post, admission.deliveries, publishers, timeout)
+        outcome = Outcome.of(deliveries.get(name) for name in publishers)
+        return await self._conclude(admission.row, outcome, deliveries, candidate, lease)
+
+    async def finish_unfiled(self, skip: Collection[str] = ()) -> None:
+        """File every post whose outcome was decided but whose files did not all move.
+
+        `skip` names posts being handled right now, which finish their own filing.
+        """
+        await self._filer.finish_unfiled(skip)
+
+    async def _admit(self, candidate: Candidate, lease: Lease) -> tuple[Post, Admission] | Done:
+        """Read the post and find or open its row; a post that cannot go on now ends here."""
         try:
-            post = await self._read(candidate)
+            post = await _read(candidate)
         except PostRejectedError as error:
             return await self._reject(candidate, lease, str(error))
         except OSError as error:  # unreadable now (permissions, vanished): perhaps not later
             log.error("post.unreadable", file=error.filename, error=error.strerror)
-            return later(rescan)
+            return later(lease.config.core.rescan_seconds)
         admission = await self.ledger.run(Ledger.admit, post.identity, post.stem, list(post.files))
         row = admission.row
-        post = replace(post, ledger_id=row.id)  # keys its per-destination progress
         if row.decided:  # a crash came between deciding and filing: finish the filing
-            return await self.finish_filing(row)
-        wait = self.backoff.left(row.id, row.next_attempt_at, lease.config.core.retry_delays)
+            return _or_later(await self._filer.finish(row))
+        wait = self._backoff.left(row.id, row.next_attempt_at, lease.config.core.retry_delays)
         if wait > 0:
             return later(wait)
+        return replace(post, ledger_id=row.id), admission  # the id keys its destinations' progress
+
+    async def _choose_platforms(
+        self, post: Post, admission: Admission, candidate: Candidate, lease: Lease
+    ) -> dict[str, AnyPublisher] | Done:
+        """The platforms this post goes to; none if it was published before (a duplicate)."""
+        row = admission.row
         if not lease.config.core.allow_duplicates:
-            earlier = await self._earlier_copy(row, admission.same_content)
+            earlier = await _earlier_copy(row, admission.same_content)
             if isinstance(earlier, Later):
                 return earlier
             if earlier is not None:
@@ -107,80 +133,68 @@ class PostWorkflow:
             return await self._reject(candidate, lease, str(error), row)
         if not publishers:
             log.warning("post.waiting", reason="no platform is enabled in the config")
-            return later(rescan)
-        timeout = lease.config.core.publish_timeout
-        _, deliveries = await deliver(self.ledger, post, admission.deliveries, publishers, timeout)
-        outcome = Outcome.of(deliveries.get(name) for name in publishers)
-        return await self._conclude(row, outcome, deliveries, lease, candidate)
+            return later(lease.config.core.rescan_seconds)
+        return publishers
 
-    async def _earlier_copy(
-        self, row: PostRow, same_content: list[tuple[PostRow, bool]]
-    ) -> PostRow | Later | None:
-        """An earlier post with the same content: published (a duplicate), or still on its way."""
-        for other, delivered in same_content:
-            on_its_way = other.filed_at is None and await anyio.to_thread.run_sync(
-                _any_exists, other.files
-            )
-            if on_its_way and (delivered or other.id < row.id):
-                return later(5)  # two copies at once: let the first one finish
-            if delivered:
-                return other
-        return None
+    async def _conclude(
+        self,
+        row: PostRow,
+        outcome: Outcome,
+        deliveries: dict[str, Delivery],
+        candidate: Candidate,
+        lease: Lease,
+    ) -> Done:
+        """Archive the post, leave it in the inbox for a retry later, or fail it."""
+        core = lease.config.core
+        if outcome is Outcome.FAILED and row.attempts + 1 < core.max_attempts:
+            return await self._retry_later(row, core.retry_delays)
+        destination = core.failed if outcome is Outcome.FAILED else archive_day(core.archive)
+        decision = Decision(outcome, destination, attempted=True)
+        return await self._file(row, decision, deliveries, seen=candidate)
 
-    async def finish_unfiled(self, skip: Collection[str] = ()) -> None:
-        """File every post whose outcome was decided but whose files did not all move.
-
-        `skip` names posts being handled right now, which finish their own filing.
-        """
-        try:
-            unfiled = await self.ledger.run(Ledger.unfiled)
-        except STORAGE_ERRORS as error:  # looked at again at the next sweep
-            if not is_environmental(error):
-                raise
-            self.stalls.stalled(error)
-            return
-        for row in unfiled:  # before any new name is chosen, keep these posts' names theirs
-            assert row.filing is not None
-            self._reserved.update(Filing.from_json(row.filing).targets)
-        for row in unfiled:
-            if row.stem in skip:
-                continue
-            with structlog.contextvars.bound_contextvars(post=row.stem):
-                assert row.filing is not None
-                folder = Filing.from_json(row.filing).destination
-                removed = await anyio.to_thread.run_sync(remove_stale_temporaries, folder)
-                if removed:
-                    log.warning("post.half_copy_removed", files=[str(p) for p in removed])
-                await self.finish_filing(row)
-
-    async def finish_filing(
-        self, row: PostRow, deliveries: dict[str, Delivery] | None = None
-    ) -> Outcome | Later:
-        """Move the post's files where the ledger says and write its record; may be repeated.
-
-        `deliveries`, if the caller has just read them, saves reading them again.
-        """
-        assert row.filing is not None
-        assert row.outcome is not None
-        filing = Filing.from_json(row.filing)
-        if deliveries is None:
-            deliveries = await self.ledger.run(Ledger.deliveries, row.id)
-        earlier = (
-            None
-            if row.duplicate_of is None
-            else await self.ledger.run(Ledger.post, row.duplicate_of)
+    async def _retry_later(self, row: PostRow, delays: tuple[float, ...]) -> Later:
+        """No platform accepted it: it waits in the inbox for its next attempt."""
+        delay = post_retry_delay(delays, row.attempts + 1)
+        next_at = time.time() + delay  # the wall clock, for the ledger: it outlives this process
+        row = await self.ledger.run(Ledger.record_attempt, row.id, next_at)
+        due = self._backoff.wait(row.id, delay)
+        log.warning(
+            "post.failed",
+            outcome=str(Outcome.FAILED),
+            attempts=row.attempts,
+            will_retry_at=datetime.fromtimestamp(next_at)
+            .astimezone()
+            .isoformat(timespec="seconds"),
         )
-        record = build_record(row, deliveries, earlier)
-        try:
-            record_path = await anyio.to_thread.run_sync(carry_out, filing, record)
-        except OSError as error:  # a full disk, say: the filing is finished later
-            self.stalls.stalled(error)
-            return later(FILING_RETRY_SECONDS)
-        await self.ledger.run(Ledger.filed, row.id, record_path)
-        self.stalls.moved()
-        self._reserved.difference_update(filing.targets)
-        _log_summary(row, deliveries, filing.destination)
-        return Outcome(row.outcome)
+        return Later(due)
+
+    async def _duplicate(self, row: PostRow, earlier: PostRow, lease: Lease) -> Done:
+        log.warning("post.duplicate", earlier=earlier.stem, earlier_record=str(earlier.record_path))
+        destination = archive_day(lease.config.core.archive)
+        return await self._file(
+            row, Decision(Outcome.DUPLICATE, destination, duplicate_of=earlier.id)
+        )
+
+    async def _reject(
+        self, candidate: Candidate, lease: Lease, reason: str, row: PostRow | None = None
+    ) -> Done:
+        log.error("post.rejected", reason=reason)
+        if row is None:
+            files = [file.path for file in candidate.files]
+            identity = await anyio.to_thread.run_sync(files_identity, files)
+            row = await self.ledger.run(Ledger.open_post, identity, candidate.stem, files)
+        decision = Decision(Outcome.FAILED, lease.config.core.failed, error=reason)
+        return await self._file(row, decision)
+
+    async def _file(
+        self,
+        row: PostRow,
+        decision: Decision,
+        deliveries: dict[str, Delivery] | None = None,
+        seen: Candidate | None = None,
+    ) -> Done:
+        self._backoff.clear(row.id)  # no more backoff: it is being filed
+        return _or_later(await self._filer.file(row, decision, deliveries, seen))
 
     async def retry_archived(self, row: PostRow, lease: Lease) -> tuple[Outcome, dict[str, str]]:
         """`dropcast retry`: send an archived post to the platforms that failed or are unknown.
@@ -207,115 +221,59 @@ class PostWorkflow:
         )
         return outcome, {name: str(deliveries[name].state) for name in sent}
 
-    async def _read(self, candidate: Candidate) -> Post:
-        problem = candidate.problem()
-        if problem is not None:
-            raise PostRejectedError(problem)
-        image, caption = candidate.images[0].path, candidate.captions[0].path
-        return await anyio.to_thread.run_sync(read_post, candidate.stem, image, caption)
 
-    async def _conclude(
-        self,
-        row: PostRow,
-        outcome: Outcome,
-        deliveries: dict[str, Delivery],
-        lease: Lease,
-        candidate: Candidate,
-    ) -> Outcome | Later:
-        """File the post by its `outcome`, or leave it for another attempt."""
-        core = lease.config.core
-        attempts = row.attempts + 1
-        if outcome is Outcome.FAILED and attempts < core.max_attempts:
-            delay = post_retry_delay(core.retry_delays, attempts)
-            next_at = time.time() + delay  # for the ledger: it outlives this process
-            row = await self.ledger.run(Ledger.record_attempt, row.id, next_at)
-            due = self.backoff.wait(row.id, delay)
-            log.warning(
-                "post.failed",
-                outcome=str(outcome),
-                attempts=row.attempts,
-                will_retry_at=datetime.fromtimestamp(next_at)
-                .astimezone()
-                .isoformat(timespec="seconds"),
-            )
-            return Later(due)
-        destination = core.failed if outcome is Outcome.FAILED else archive_day(core.archive)
-        return await self._decide_and_file(
-            row, outcome, destination, attempted=True, deliveries=deliveries, seen=candidate
+def _or_later(filed: Outcome | None) -> Done:
+    """A filing that could not be carried out now (a full disk, say) is finished later."""
+    return later(FILING_RETRY_SECONDS) if filed is None else filed
+
+
+# Admit and choose platforms.
+
+
+async def _read(candidate: Candidate) -> Post:
+    problem = candidate.problem()
+    if problem is not None:
+        raise PostRejectedError(problem)
+    image, caption = candidate.images[0].path, candidate.captions[0].path
+    return await anyio.to_thread.run_sync(read_post, candidate.stem, image, caption)
+
+
+async def _earlier_copy(
+    row: PostRow, same_content: list[tuple[PostRow, bool]]
+) -> PostRow | Later | None:
+    """An earlier post with the same content: published (a duplicate), or still on its way."""
+    for other, delivered in same_content:
+        on_its_way = other.filed_at is None and await anyio.to_thread.run_sync(
+            _any_exists, other.files
         )
+        if on_its_way and (delivered or other.id < row.id):
+            return later(COPY_ON_ITS_WAY_SECONDS)  # two copies at once: let the first one finish
+        if delivered:
+            return other
+    return None
 
-    async def _duplicate(self, row: PostRow, earlier: PostRow, lease: Lease) -> Outcome | Later:
-        log.warning("post.duplicate", earlier=earlier.stem, earlier_record=str(earlier.record_path))
-        return await self._decide_and_file(
-            row, Outcome.DUPLICATE, archive_day(lease.config.core.archive), duplicate_of=earlier.id
+
+def _any_exists(paths: Sequence[Path]) -> bool:
+    return any(os.path.lexists(path) for path in paths)
+
+
+def select_publishers(post: Post, lease: Lease) -> dict[str, AnyPublisher]:
+    """The enabled publishers this post goes to, after its front matter's `platforms`."""
+    unknown = sorted(set(post.captions) - lease.config.platforms.keys())
+    if unknown:
+        raise PostRejectedError(
+            f"{post.caption_file.name}: front matter has captions for platforms that are not "
+            f"in the config: {', '.join(unknown)}"
         )
-
-    async def _reject(
-        self, candidate: Candidate, lease: Lease, reason: str, row: PostRow | None = None
-    ) -> Outcome | Later:
-        log.error("post.rejected", reason=reason)
-        if row is None:
-            files = [file.path for file in candidate.files]
-            identity = await anyio.to_thread.run_sync(files_identity, files)
-            row = await self.ledger.run(Ledger.open_post, identity, candidate.stem, files)
-        return await self._decide_and_file(
-            row, Outcome.FAILED, lease.config.core.failed, error=reason
+    if post.platforms is None:
+        return dict(lease.publishers)
+    not_enabled = sorted(set(post.platforms) - lease.publishers.keys())
+    if not_enabled:
+        raise PostRejectedError(
+            f"{post.caption_file.name}: front matter asks for platforms that are not enabled "
+            f"in the config: {', '.join(not_enabled)}"
         )
-
-    async def _decide_and_file(
-        self,
-        row: PostRow,
-        outcome: Outcome,
-        destination: Path,
-        *,
-        error: str | None = None,
-        duplicate_of: int | None = None,
-        attempted: bool = False,
-        deliveries: dict[str, Delivery] | None = None,
-        seen: Candidate | None = None,
-    ) -> Outcome | Later:
-        """Choose the post's names in `destination`, record the outcome, then file it.
-
-        With `seen` (the post as it was read), files that changed since stay in the inbox.
-        """
-        self.backoff.clear(row.id)  # no more backoff: it is being filed
-        async with self._planning:  # names are chosen and reserved one post at a time
-            filing, changed = await anyio.to_thread.run_sync(
-                _plan_unchanged, row, seen, destination, frozenset(self._reserved)
-            )
-            self._reserved.update(filing.targets)
-        if changed:  # replaced while being published: the new file is a new post, left in the inbox
-            log.error("post.changed_while_publishing", files=[p.name for p in changed])
-            names = ", ".join(p.name for p in changed)
-            error = f"changed while it was published, left in the inbox: {names}"
-        row = await self.ledger.run(
-            Ledger.decide,
-            row.id,
-            str(outcome),
-            filing.to_json(),
-            error=error,
-            duplicate_of=duplicate_of,
-            attempted=attempted,
-        )
-        return await self.finish_filing(row, deliveries)
-
-
-class _LedgerHooks:
-    """Records each platform's delivery in the ledger as the orchestrator calls it."""
-
-    def __init__(self, ledger: AsyncLedger, post_id: int) -> None:
-        self.ledger = ledger
-        self.post_id = post_id
-        # Each platform's delivery as recorded after it answered: with the deliveries known
-        # before, the post's deliveries without reading them back.
-        self.recorded: dict[str, Delivery] = {}
-
-    async def before(self, platform: str, tracked: bool) -> None:
-        await self.ledger.run(Ledger.mark_pending, self.post_id, platform, tracked)
-
-    async def after(self, platform: str, result: PublishResult) -> None:
-        delivery = await self.ledger.run(Ledger.mark_result, self.post_id, platform, result)
-        self.recorded[platform] = delivery
+    return {name: lease.publishers[name] for name in post.platforms}
 
 
 # What `dropcast retry` takes up: refused, unknown, and pending in an archived post (its answer
@@ -348,77 +306,6 @@ def _read_archived(filing: Filing) -> Post:
             f"{filing.stem}: the archived post is not one image and one caption"
         )
     return read_post(filing.stem, images[0], captions[0])
-
-
-def _any_exists(paths: Sequence[Path]) -> bool:
-    return any(os.path.lexists(path) for path in paths)
-
-
-def _plan_unchanged(
-    row: PostRow, seen: Candidate | None, destination: Path, reserved: frozenset[Path]
-) -> tuple[Filing, list[Path]]:
-    """The filing of the post's files that did not change since `seen`, and those that did.
-
-    One worker-thread trip for both: each trip costs more than the few `lstat`s it makes.
-    """
-    changed = [] if seen is None else _changed_since_seen(seen)
-    files = [path for path in row.files if path not in changed]
-    return plan_filing(files, row.stem, destination, reserved), changed
-
-
-def _changed_since_seen(candidate: Candidate) -> list[Path]:
-    """The candidate's files whose size or mtime differ from when the post was read."""
-    changed = []
-    for file in candidate.files:
-        try:
-            info = os.lstat(file.path)
-        except FileNotFoundError:
-            continue
-        if (info.st_size, info.st_mtime_ns) != file.signature:
-            changed.append(file.path)
-    return changed
-
-
-def select_publishers(post: Post, lease: Lease) -> dict[str, AnyPublisher]:
-    """The enabled publishers this post goes to, after its front matter's `platforms`."""
-    unknown = sorted(set(post.captions) - lease.config.platforms.keys())
-    if unknown:
-        raise PostRejectedError(
-            f"{post.caption_file.name}: front matter has captions for platforms that are not "
-            f"in the config: {', '.join(unknown)}"
-        )
-    if post.platforms is None:
-        return dict(lease.publishers)
-    not_enabled = sorted(set(post.platforms) - lease.publishers.keys())
-    if not_enabled:
-        raise PostRejectedError(
-            f"{post.caption_file.name}: front matter asks for platforms that are not enabled "
-            f"in the config: {', '.join(not_enabled)}"
-        )
-    return {name: lease.publishers[name] for name in post.platforms}
-
-
-def archive_day(archive: Path) -> Path:
-    return archive / datetime.now().astimezone().strftime("%Y-%m-%d")
-
-
-def _log_summary(row: PostRow, deliveries: Mapping[str, Delivery], destination: Path) -> None:
-    outcome = Outcome(row.outcome or "failed")
-    event = {
-        Outcome.PUBLISHED: "post.published",
-        Outcome.PARTIAL: "post.published",
-        Outcome.DUPLICATE: "post.archived_duplicate",
-        Outcome.FAILED: "post.failed",
-    }[outcome]
-    log.log(
-        logging.WARNING if outcome is Outcome.FAILED else logging.INFO,
-        event,
-        outcome=str(outcome),
-        attempts=row.attempts,
-        moved_to=str(destination),
-        duration_ms={name: delivery.duration_ms for name, delivery in deliveries.items()},
-        platforms={name: str(delivery.state) for name, delivery in deliveries.items()},
-    )
 
 
 # Fan out: every platform that does not have the post yet, at once.
@@ -494,6 +381,24 @@ async def _not_found(post: Post, publisher: AnyPublisher, hooks: _LedgerHooks) -
     if found is not None:
         await hooks.after(publisher.platform_name, found)
     return found is None
+
+
+class _LedgerHooks:
+    """Records each platform's delivery in the ledger as the fan-out calls it."""
+
+    def __init__(self, ledger: AsyncLedger, post_id: int) -> None:
+        self.ledger = ledger
+        self.post_id = post_id
+        # Each platform's delivery as recorded after it answered: with the deliveries known
+        # before, the post's deliveries without reading them back.
+        self.recorded: dict[str, Delivery] = {}
+
+    async def before(self, platform: str, tracked: bool) -> None:
+        await self.ledger.run(Ledger.mark_pending, self.post_id, platform, tracked)
+
+    async def after(self, platform: str, result: PublishResult) -> None:
+        delivery = await self.ledger.run(Ledger.mark_result, self.post_id, platform, result)
+        self.recorded[platform] = delivery
 
 
 class DeliveryHooks(Protocol):
