@@ -19,22 +19,17 @@ from daemon import __version__
 from daemon.config import ApplicationConfig, ConfigError, load_config
 from daemon.health import check_heartbeat
 from daemon.ledger import (
-    AsyncLedger,
     Ledger,
     LedgerError,
-    LedgerProgress,
-    PostRow,
     ledger_path,
 )
-from daemon.lock import InboxLockedError, RetryLock
+from daemon.lock import InboxLockedError
 from daemon.logging import configure_logging
-from daemon.platforms import ActivePlatforms
-from daemon.post import set_max_image_pixels
 from daemon.publisher import PublisherContext
 from daemon.registry import Registry, RegistryError
+from daemon.resend import retry_archived
 from daemon.secrets import REDACTOR
 from daemon.status import describe, needs_attention, render_table
-from daemon.workflow import RETRYABLE, PostWorkflow, retry_intent
 
 EXIT_OK, EXIT_FAILURE = 0, 1
 
@@ -122,7 +117,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
         )
     if arguments.command == "retry":
-        return _guarded(lambda: anyio.run(_retry, config, registry, arguments.stem))
+        return _guarded(lambda: _retry(config, registry, arguments.stem))
     return _guarded(lambda: _run(config_path, registry))
 
 
@@ -165,51 +160,9 @@ def _status(config: ApplicationConfig, *, as_json: bool, failed: bool, limit: in
     return EXIT_OK
 
 
-async def _retry(config: ApplicationConfig, registry: Registry, stem: str | None) -> int:
-    # Beside the daemon, which sends only the inbox's posts; with another retry, never.
-    config.core.state.mkdir(parents=True, exist_ok=True)
-    with RetryLock(config.core.state):
-        return await _retry_archived(config, registry, stem)
-
-
-async def _retry_archived(config: ApplicationConfig, registry: Registry, stem: str | None) -> int:
-    set_max_image_pixels(config.core.max_image_pixels)  # the archived images are read again
-    ledger = Ledger(ledger_path(config.core.state))
-    ledger.recover(archived=True)  # what an earlier retry, killed, left pending
-    async_ledger = AsyncLedger(ledger)
-    platforms = ActivePlatforms(registry, config, LedgerProgress(async_ledger))
-    try:
-        rows = _posts_to_retry(ledger, stem)
-        handler = PostWorkflow(async_ledger)
-        complete = True
-        async with platforms.lease() as lease:
-            for row in rows:
-                for name, delivery in ledger.deliveries(row.id).items():
-                    if delivery.state in RETRYABLE:
-                        intent = retry_intent(delivery, lease.publishers.get(name))
-                        print(f"{row.stem}: {name}: {intent}")
-                outcome, states = await handler.retry_archived(row, lease)
-                tried = (
-                    ", ".join(f"{name}: {state}" for name, state in states.items())
-                    or "nothing sent: see above"
-                )
-                print(f"{row.stem}: {outcome} ({tried})")
-                complete = complete and outcome == "published"
-    finally:
-        await platforms.aclose()
-        ledger.close()
-    if not rows:
-        who = f"{stem}: " if stem else ""
-        print(f"{who}nothing to retry: no archived post{' by that name' * bool(stem)} needs it")
+def _retry(config: ApplicationConfig, registry: Registry, stem: str | None) -> int:
+    complete = anyio.run(retry_archived, config, registry, stem)
     return EXIT_OK if complete else EXIT_FAILURE
-
-
-def _posts_to_retry(ledger: Ledger, stem: str | None) -> list[PostRow]:
-    retryable = ledger.retryable()
-    if stem is None:
-        return retryable
-    ids = {row.id for row in retryable}
-    return [row for row in ledger.by_stem(stem) if row.id in ids][:1]
 
 
 def _health(config: ApplicationConfig) -> int:

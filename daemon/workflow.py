@@ -25,9 +25,8 @@ from typing import Protocol
 import anyio
 import structlog
 
-from daemon.archive import Filing, write_record
 from daemon.filing import Decision, Filer, archive_day
-from daemon.inbox import CAPTION_SUFFIX, IMAGE_SUFFIXES, Candidate
+from daemon.inbox import Candidate
 from daemon.ledger import (
     Admission,
     AsyncLedger,
@@ -40,7 +39,7 @@ from daemon.ledger import (
 from daemon.platforms import Lease
 from daemon.post import Post, PostRejectedError, files_identity, read_post
 from daemon.publisher import AnyPublisher, PublishResult
-from daemon.record import Outcome, build_record
+from daemon.record import Outcome
 from daemon.retry import PostBackoff, post_retry_delay, resend_decision
 from daemon.secrets import REDACTOR
 from daemon.stalls import STORAGE_ERRORS, Stalls
@@ -196,31 +195,6 @@ class PostWorkflow:
         self._backoff.clear(row.id)  # no more backoff: it is being filed
         return _or_later(await self._filer.file(row, decision, deliveries, seen))
 
-    async def retry_archived(self, row: PostRow, lease: Lease) -> tuple[Outcome, dict[str, str]]:
-        """`dropcast retry`: send an archived post to the platforms that failed or are unknown.
-
-        Returns the new outcome and, per platform tried, its new state. The record is
-        rewritten in place; the post stays in the archive.
-        """
-        assert row.filing is not None
-        filing = Filing.from_json(row.filing)
-        post = replace(await anyio.to_thread.run_sync(_read_archived, filing), ledger_id=row.id)
-        known = await self.ledger.run(Ledger.deliveries, row.id)
-        wanted = [name for name, delivery in known.items() if delivery.state in RETRYABLE]
-        enabled = {name: lease.publishers[name] for name in wanted if name in lease.publishers}
-        for name in sorted(set(wanted) - enabled.keys()):
-            log.warning("retry.platform_not_enabled", platform=name)
-        timeout = lease.config.core.publish_timeout
-        sent, _ = await deliver(self.ledger, post, known, enabled, timeout, by_owner=True)
-        deliveries = await self.ledger.run(Ledger.deliveries, row.id)
-        outcome = Outcome.of(deliveries.values())
-        await self.ledger.run(Ledger.set_outcome, row.id, str(outcome))
-        row = await self.ledger.run(Ledger.post, row.id)
-        await anyio.to_thread.run_sync(
-            write_record, filing.record_path, build_record(row, deliveries)
-        )
-        return outcome, {name: str(deliveries[name].state) for name in sent}
-
 
 def _or_later(filed: Outcome | None) -> Done:
     """A filing that could not be carried out now (a full disk, say) is finished later."""
@@ -274,38 +248,6 @@ def select_publishers(post: Post, lease: Lease) -> dict[str, AnyPublisher]:
             f"in the config: {', '.join(not_enabled)}"
         )
     return {name: lease.publishers[name] for name in post.platforms}
-
-
-# What `dropcast retry` takes up: refused, unknown, and pending in an archived post (its answer
-# could not be recorded, a full disk say: it is in doubt like an unknown one).
-RETRYABLE = (DeliveryState.FAILED, DeliveryState.UNKNOWN, DeliveryState.PENDING)
-
-
-def retry_intent(delivery: Delivery, publisher: AnyPublisher | None) -> str:
-    """What `dropcast retry` will do about one delivery, said before it does it."""
-    name = delivery.platform
-    if publisher is None:
-        return "not enabled in the config: left as it is"
-    if delivery.state is DeliveryState.FAILED:
-        return "refused last time: sending again what it did not accept"
-    policy = publisher.resend_after_unknown
-    if policy == "check":
-        return f"answer unknown: asking {name} first; sent again only if it does not have it"
-    if policy == "safe":
-        return "answer unknown: sending again (harmless on this platform)"
-    in_doubt = [d.name for d in delivery.destinations if d.in_doubt]
-    where = f" to {', '.join(in_doubt)}" if in_doubt else ""
-    return f"answer unknown: sending again{where}; what arrived last time will then be there twice"
-
-
-def _read_archived(filing: Filing) -> Post:
-    images = [target for _, target in filing.moves if target.suffix.lower() in IMAGE_SUFFIXES]
-    captions = [target for _, target in filing.moves if target.suffix.lower() == CAPTION_SUFFIX]
-    if len(images) != 1 or len(captions) != 1:
-        raise PostRejectedError(
-            f"{filing.stem}: the archived post is not one image and one caption"
-        )
-    return read_post(filing.stem, images[0], captions[0])
 
 
 # Fan out: every platform that does not have the post yet, at once.

@@ -1,0 +1,152 @@
+"""`dropcast retry`: archived posts sent again to the platforms that did not accept them.
+
+It runs beside the daemon, which sends only the inbox's posts, and never beside another
+retry (`RetryLock`). A refused delivery is sent again; one whose answer is unknown as
+`resend_decision` says for the owner (looked for first where the platform can tell). It
+goes through the workflow's own `deliver`, so the ledger records it the same way; the
+result record is rewritten in place and the post stays in the archive.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import replace
+
+import anyio
+import structlog
+
+from daemon.archive import Filing, write_record
+from daemon.config import ApplicationConfig
+from daemon.inbox import CAPTION_SUFFIX, IMAGE_SUFFIXES
+from daemon.ledger import (
+    AsyncLedger,
+    Delivery,
+    DeliveryState,
+    Ledger,
+    LedgerProgress,
+    PostRow,
+    ledger_path,
+)
+from daemon.lock import RetryLock
+from daemon.platforms import ActivePlatforms, Lease
+from daemon.post import Post, PostRejectedError, read_post, set_max_image_pixels
+from daemon.publisher import AnyPublisher
+from daemon.record import Outcome, build_record
+from daemon.registry import Registry
+from daemon.workflow import deliver
+
+log = structlog.get_logger("dropcast.retry")
+
+# What `dropcast retry` takes up: refused, unknown, and pending in an archived post (its answer
+# could not be recorded, a full disk say: it is in doubt like an unknown one).
+RETRYABLE = (DeliveryState.FAILED, DeliveryState.UNKNOWN, DeliveryState.PENDING)
+
+Say = Callable[[str], None]  # where the command's lines for the owner go
+
+
+async def retry_archived(
+    config: ApplicationConfig, registry: Registry, stem: str | None, say: Say = print
+) -> bool:
+    """Send post `stem` (None: every post that needs it) again; True if all are published now.
+
+    Raises `InboxLockedError` while another retry runs.
+    """
+    config.core.state.mkdir(parents=True, exist_ok=True)
+    with RetryLock(config.core.state):
+        return await _retry_locked(config, registry, stem, say)
+
+
+async def _retry_locked(
+    config: ApplicationConfig, registry: Registry, stem: str | None, say: Say
+) -> bool:
+    set_max_image_pixels(config.core.max_image_pixels)  # the archived images are read again
+    ledger = Ledger(ledger_path(config.core.state))
+    ledger.recover(archived=True)  # what an earlier retry, killed, left pending
+    async_ledger = AsyncLedger(ledger)
+    platforms = ActivePlatforms(registry, config, LedgerProgress(async_ledger))
+    try:
+        rows = _posts_to_retry(ledger, stem)
+        async with platforms.lease() as lease:
+            published = [await _retry_one(async_ledger, row, lease, say) for row in rows]
+    finally:
+        await platforms.aclose()
+        ledger.close()
+    if not rows:
+        who = f"{stem}: " if stem else ""
+        say(f"{who}nothing to retry: no archived post{' by that name' * bool(stem)} needs it")
+    return all(published)
+
+
+def _posts_to_retry(ledger: Ledger, stem: str | None) -> list[PostRow]:
+    retryable = ledger.retryable()
+    if stem is None:
+        return retryable
+    ids = {row.id for row in retryable}
+    return [row for row in ledger.by_stem(stem) if row.id in ids][:1]
+
+
+async def _retry_one(ledger: AsyncLedger, row: PostRow, lease: Lease, say: Say) -> bool:
+    """Say what will be done about each delivery, do it, and say how it went."""
+    for name, delivery in ledger.ledger.deliveries(row.id).items():
+        if delivery.state in RETRYABLE:
+            say(f"{row.stem}: {name}: {retry_intent(delivery, lease.publishers.get(name))}")
+    outcome, states = await resend(ledger, row, lease)
+    tried = ", ".join(f"{name}: {state}" for name, state in states.items())
+    say(f"{row.stem}: {outcome} ({tried or 'nothing sent: see above'})")
+    return outcome == "published"
+
+
+def retry_intent(delivery: Delivery, publisher: AnyPublisher | None) -> str:
+    """What `dropcast retry` will do about one delivery, said before it does it."""
+    name = delivery.platform
+    if publisher is None:
+        return "not enabled in the config: left as it is"
+    if delivery.state is DeliveryState.FAILED:
+        return "refused last time: sending again what it did not accept"
+    policy = publisher.resend_after_unknown
+    if policy == "check":
+        return f"answer unknown: asking {name} first; sent again only if it does not have it"
+    if policy == "safe":
+        return "answer unknown: sending again (harmless on this platform)"
+    in_doubt = [d.name for d in delivery.destinations if d.in_doubt]
+    where = f" to {', '.join(in_doubt)}" if in_doubt else ""
+    return f"answer unknown: sending again{where}; what arrived last time will then be there twice"
+
+
+async def resend(ledger: AsyncLedger, row: PostRow, lease: Lease) -> tuple[Outcome, dict[str, str]]:
+    """Send archived post `row` to the platforms that refused it or whose answer is unknown.
+
+    Returns the new outcome and, per platform tried, its new state.
+    """
+    assert row.filing is not None
+    filing = Filing.from_json(row.filing)
+    post = replace(await anyio.to_thread.run_sync(_read_archived, filing), ledger_id=row.id)
+    known = await ledger.run(Ledger.deliveries, row.id)
+    publishers = _enabled(known, lease)
+    timeout = lease.config.core.publish_timeout
+    sent, _ = await deliver(ledger, post, known, publishers, timeout, by_owner=True)
+    deliveries = await ledger.run(Ledger.deliveries, row.id)
+    outcome = Outcome.of(deliveries.values())
+    await ledger.run(Ledger.set_outcome, row.id, str(outcome))
+    row = await ledger.run(Ledger.post, row.id)
+    await anyio.to_thread.run_sync(write_record, filing.record_path, build_record(row, deliveries))
+    return outcome, {name: str(deliveries[name].state) for name in sent}
+
+
+def _enabled(known: Mapping[str, Delivery], lease: Lease) -> dict[str, AnyPublisher]:
+    """The publishers of the deliveries to retry; one not enabled is left as it is."""
+    wanted = [name for name, delivery in known.items() if delivery.state in RETRYABLE]
+    enabled = {name: lease.publishers[name] for name in wanted if name in lease.publishers}
+    for name in sorted(set(wanted) - enabled.keys()):
+        log.warning("retry.platform_not_enabled", platform=name)
+    return enabled
+
+
+def _read_archived(filing: Filing) -> Post:
+    images = [target for _, target in filing.moves if target.suffix.lower() in IMAGE_SUFFIXES]
+    captions = [target for _, target in filing.moves if target.suffix.lower() == CAPTION_SUFFIX]
+    if len(images) != 1 or len(captions) != 1:
+        raise PostRejectedError(
+            f"{filing.stem}: the archived post is not one image and one caption"
+        )
+    return read_post(filing.stem, images[0], captions[0])
