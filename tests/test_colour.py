@@ -12,10 +12,10 @@ import pytest
 from PIL import Image, ImageCms, ImageStat
 
 from daemon.colour import to_srgb
-from daemon.publishers._email_image import load_attachment
-from daemon.publishers._telegram_media import prepare_media
+from daemon.publishers.email.image import load_attachment
 from daemon.publishers.instagram.image import prepare_image
 from daemon.publishers.preview import _write_thumbnail
+from daemon.publishers.telegram.media import prepare_media
 from tests.test_instagram_image import near
 
 RGB = tuple[int, int, int]

@@ -19,8 +19,8 @@ from structlog.testing import capture_logs
 
 from daemon.post import Post
 from daemon.publisher import PublisherContext
-from daemon.publishers._email_errors import EmailCheckError
 from daemon.publishers.email import EmailPublisher, EmailSettings
+from daemon.publishers.email.errors import EmailCheckError
 from daemon.retry import RetryPolicy
 from tests.conftest import make_image
 from tests.fakes.smtp_server import Behaviour, FakeSMTPServer, file_names

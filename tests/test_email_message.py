@@ -18,8 +18,9 @@ import pytest
 from PIL import Image, ImageStat
 from pydantic import ValidationError
 
-from daemon.publishers._email_image import ImageTooLargeError, load_attachment, shrink_to_fit
-from daemon.publishers._email_message import (
+from daemon.publishers.email import EmailSettings
+from daemon.publishers.email.image import ImageTooLargeError, load_attachment, shrink_to_fit
+from daemon.publishers.email.message import (
     ENCODED_WORD_LIMIT,
     LINE_LIMIT,
     TITLE_LIMIT,
@@ -29,7 +30,6 @@ from daemon.publishers._email_message import (
     cut_on_word,
     title_of,
 )
-from daemon.publishers.email import EmailSettings
 from tests.conftest import make_image
 from tests.fakes.smtp_server import file_names
 

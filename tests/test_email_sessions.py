@@ -10,8 +10,8 @@ from typing import Any
 import anyio
 import pytest
 
-from daemon.publishers._email_smtp import SessionPool
 from daemon.publishers.email import EmailSettings
+from daemon.publishers.email.smtp import SessionPool
 from tests.fakes.smtp_server import FakeSMTPServer
 
 

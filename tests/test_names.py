@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from daemon.names import NAME_MAX, cut_to_bytes, sendable, utf8_length
-from daemon.publishers._email_message import content_disposition
+from daemon.publishers.email.message import content_disposition
 
 FAMILY = "👨\u200d👩\u200d👧\u200d👦"  # one grapheme cluster of 7 code points, 25 bytes
 

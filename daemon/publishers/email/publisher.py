@@ -1,5 +1,4 @@
-"""The `email` platform: each post goes out as one e-mail, the caption as its body and the
-image attached (this is how mail-to-post gateways such as FetLife's take posts).
+"""`EmailPublisher`: one post, one message, sent to each recipient that does not have it yet.
 
 Each recipient is one destination in the post's progress: a retry (the daemon's, or
 `dropcast retry`) sends only to the recipients that are not `sent`, and a message whose
@@ -18,16 +17,14 @@ from collections.abc import Mapping
 from dataclasses import replace
 from datetime import datetime
 from email.utils import parseaddr
-from typing import Annotated, Literal
 
 import anyio
 import structlog
-from pydantic import BeforeValidator, Field, SecretStr, field_validator, model_validator
 
 from daemon.post import Post
 from daemon.progress import Destination, Destinations, DestinationState
 from daemon.publisher import Publisher, PublisherContext, PublishResult
-from daemon.publishers._email_errors import (
+from daemon.publishers.email.errors import (
     AnswerLostError,
     EmailCheckError,
     RecipientsDeferredError,
@@ -35,100 +32,15 @@ from daemon.publishers._email_errors import (
     recipient_refusal,
     retry_decision,
 )
-from daemon.publishers._email_image import Attachment, ImageTooLargeError, load_attachment
-from daemon.publishers._email_message import (
-    BODY_FIELDS,
-    SUBJECT_FIELDS,
-    as_smtp_bytes,
-    build_message,
-    check_template,
-)
-from daemon.publishers._email_smtp import Delivery, SessionPool, make_tls_context
+from daemon.publishers.email.image import Attachment, ImageTooLargeError, load_attachment
+from daemon.publishers.email.message import as_smtp_bytes, build_message
+from daemon.publishers.email.settings import EmailSettings
+from daemon.publishers.email.smtp import Delivery, SessionPool, make_tls_context
 from daemon.retry import GaveUpError, RetryPolicy, call_with_retries
-from daemon.settings import ConfigPath, PlatformSettings
 
 log = structlog.get_logger("dropcast.email")
 
-Security = Literal["starttls", "tls", "none"]
-DEFAULT_PORTS: dict[str, int] = {"starttls": 587, "tls": 465, "none": 25}
 BYTES_PER_MB = 1_000_000
-
-
-def _as_list(value: object) -> object:
-    """`recipients: post@example.com` means a list of one."""
-    return [value] if isinstance(value, str) else value
-
-
-class EmailSettings(PlatformSettings):
-    """The keys under `platforms.email`."""
-
-    host: str = Field(min_length=1)
-    port: int | None = Field(default=None, ge=1, le=65535)
-    security: Security = "starttls"
-    username: str | None = None
-    password: SecretStr | None = None
-    sender: str
-    recipients: Annotated[tuple[str, ...], BeforeValidator(_as_list)] = Field(min_length=1)
-    subject: str = "{title}"
-    body: str = "caption"
-    html: bool = False
-    timeout: float = Field(default=60.0, gt=0)
-    ca_file: ConfigPath | None = None
-    max_attachment_mb: float = Field(default=20.0, gt=0)
-
-    @property
-    def smtp_port(self) -> int:
-        return self.port if self.port is not None else DEFAULT_PORTS[self.security]
-
-    @property
-    def sender_address(self) -> str:
-        return parseaddr(self.sender)[1]
-
-    @field_validator("sender")
-    @classmethod
-    def _check_sender(cls, value: str) -> str:
-        check_address(value)
-        return value
-
-    @field_validator("recipients")
-    @classmethod
-    def _check_recipients(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        return tuple(check_address(address) for address in value)
-
-    @field_validator("subject")
-    @classmethod
-    def _check_subject(cls, value: str) -> str:
-        return check_template(value, SUBJECT_FIELDS)
-
-    @field_validator("body")
-    @classmethod
-    def _check_body(cls, value: str) -> str:
-        return value if value == "caption" else check_template(value, BODY_FIELDS)
-
-    @field_validator("ca_file")
-    @classmethod
-    def _check_ca_file(cls, value: ConfigPath | None) -> ConfigPath | None:
-        if value is not None and not value.is_file():
-            raise ValueError(f"no such file: {value} (the CA certificate, in PEM format)")
-        return value
-
-    @model_validator(mode="after")
-    def _check_login(self) -> EmailSettings:
-        if (self.username is None) != (self.password is None):
-            raise ValueError("username and password go together: give both or neither")
-        return self
-
-
-def check_address(value: str) -> str:
-    """Raise ValueError unless `value` is one plain address (`a@b.c` or `Name <a@b.c>`)."""
-    _, address = parseaddr(value)
-    local, at, domain = address.rpartition("@")
-    broken = any(char.isspace() for char in address) or not value.isprintable()
-    if broken or not (at and local and domain):
-        raise ValueError(f"{value!r} is not an e-mail address (expected name@example.com)")
-    if not address.isascii():
-        raise ValueError(f"{value!r}: write the address in ASCII (the domain in punycode)")
-    return value
 
 
 class EmailPublisher(Publisher[EmailSettings]):

@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import base64
 import html
-import string
 import unicodedata
-from collections.abc import Iterable
 from datetime import datetime
 from email import encoders
 from email.charset import QP, Charset
@@ -22,17 +20,12 @@ from email.mime.multipart import MIMEMultipart
 from email.mime.nonmultipart import MIMENonMultipart
 from email.policy import compat32
 from email.utils import format_datetime, formataddr, make_msgid, parseaddr, quote
-from typing import TYPE_CHECKING
 from urllib.parse import quote as url_quote
 
 from daemon.names import sendable
+from daemon.publishers.email.image import Attachment
+from daemon.publishers.email.settings import EmailSettings
 
-if TYPE_CHECKING:
-    from daemon.publishers._email_image import Attachment
-    from daemon.publishers.email import EmailSettings
-
-SUBJECT_FIELDS = frozenset({"title", "stem", "date"})
-BODY_FIELDS = frozenset({"caption", "title", "stem", "date"})
 TITLE_LIMIT = 78  # characters; RFC 5322's recommended line length
 LINE_LIMIT = 78  # RFC 5322's recommended line length, for headers dropcast folds itself
 ENCODED_WORD_LIMIT = 75  # RFC 2047: the longest encoded word
@@ -55,26 +48,6 @@ _HTML = """<!doctype html>
 <p><img src="cid:{cid}" alt="{alt}" style="max-width: 100%"></p>
 </body></html>
 """
-
-
-def check_template(template: str, allowed: Iterable[str]) -> str:
-    """Return `template` if it uses only `allowed` fields; else raise ValueError saying why."""
-    allowed = frozenset(allowed)
-    known = ", ".join(f"{{{name}}}" for name in sorted(allowed))
-    try:
-        fields = [
-            field for _, field, _, _ in string.Formatter().parse(template) if field is not None
-        ]
-    except ValueError as error:
-        raise ValueError(f"{error}; a literal brace is written {{{{ or }}}}") from None
-    for field in fields:
-        if field not in allowed:
-            raise ValueError(f"unknown field {{{field}}}; the fields are {known}")
-    try:
-        template.format_map(dict.fromkeys(allowed, ""))
-    except (ValueError, TypeError) as error:
-        raise ValueError(f"cannot be filled in: {error}") from None
-    return template
 
 
 def title_of(caption: str, stem: str) -> str:

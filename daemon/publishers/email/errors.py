@@ -14,13 +14,11 @@ import re
 import ssl
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, TypeVar
+from typing import TypeVar
 
+from daemon.publishers.email.settings import EmailSettings
 from daemon.retry import RetryAfter
 from daemon.secrets import Redactor
-
-if TYPE_CHECKING:
-    from daemon.publishers.email import EmailSettings
 
 E = TypeVar("E", bound=BaseException)
 

@@ -5,7 +5,7 @@ caller knows which recipients the server took, and whether a failure came before
 message could have been delivered (safe to try again) or after (`AnswerLostError`).
 
 `SmtpSession` wraps an aiosmtplib client (imported only when a session is made). Its
-errors are aiosmtplib's, ssl's and `EmailSetupError`; `_email_errors.diagnose` says what
+errors are aiosmtplib's, ssl's and `EmailSetupError`; `errors.diagnose` says what
 they mean. `SessionPool` passes an open session from one post to the next while several
 are on their way, so a burst of posts logs in once, not once per post.
 """
@@ -18,11 +18,10 @@ import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import anyio
 
-from daemon.publishers._email_errors import (
+from daemon.publishers.email.errors import (
     AnswerLostError,
     CaFileError,
     EmailSetupError,
@@ -32,9 +31,7 @@ from daemon.publishers._email_errors import (
     one_line,
     where,
 )
-
-if TYPE_CHECKING:
-    from daemon.publishers.email import EmailSettings
+from daemon.publishers.email.settings import EmailSettings
 
 SMTP_FIRST_REPLY = 200  # below it (1xx, or aiosmtplib's -1 for a line it cannot read): no answer
 QUIT_TIMEOUT = 5.0  # seconds to wait for the answer to QUIT
