@@ -25,7 +25,7 @@ from bench.plan import Plan
 from bench.posts import write_post
 from bench.report import Figure
 from bench.session import WARM_UP, Session, session
-from daemon.publishers._telegram_api import AIOGRAM_MODULES
+from daemon.publishers.telegram.api import AIOGRAM_MODULES
 
 # What each platform imports on first use (see the publishers' lazy imports).
 LIBRARIES = {

@@ -8,7 +8,7 @@ from pathlib import Path
 from structlog.testing import capture_logs
 
 from daemon.progress import Destination, DestinationState
-from daemon.publishers._telegram_legacy import LegacyDeliveries
+from daemon.publishers.telegram.legacy import LegacyDeliveries
 
 SENT = DestinationState.SENT
 

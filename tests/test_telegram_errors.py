@@ -20,9 +20,9 @@ from structlog.testing import capture_logs
 from daemon.post import Post
 from daemon.progress import Destination, Destinations, MemoryProgress
 from daemon.publisher import Publisher
-from daemon.publishers._telegram_api import TelegramCallError
-from daemon.publishers._telegram_legacy import post_key
-from daemon.publishers._telegram_media import prepare_media
+from daemon.publishers.telegram.api import TelegramCallError
+from daemon.publishers.telegram.legacy import post_key
+from daemon.publishers.telegram.media import prepare_media
 from daemon.secrets import REDACTOR
 from daemon.settings import PlatformSettings
 from daemon.workflow import fan_out
@@ -191,7 +191,7 @@ async def test_only_a_request_that_may_have_left_is_lost(cause: Exception, lost:
     from aiogram.exceptions import TelegramNetworkError
     from aiogram.methods import GetMe
 
-    from daemon.publishers._telegram_api import _Where, explain
+    from daemon.publishers.telegram.api import _Where, explain
 
     error = TelegramNetworkError(method=GetMe(), message=f"{type(cause).__name__}: {cause}")
     error.__cause__ = cause

@@ -11,7 +11,7 @@ import aiohttp
 import pytest
 import regex
 
-from daemon.publishers._telegram_text import (
+from daemon.publishers.telegram.text import (
     CAPTION_LIMIT,
     MESSAGE_LIMIT,
     MarkupError,

@@ -19,10 +19,10 @@ import anyio.to_thread
 import pytest
 
 from daemon.post import Post
-from daemon.publishers import _telegram_upload
-from daemon.publishers._telegram_legacy import post_key
-from daemon.publishers._telegram_media import CHUNK_BYTES, prepare_media
-from daemon.publishers._telegram_upload import StreamedFile, read_chunk
+from daemon.publishers.telegram import upload as telegram_upload
+from daemon.publishers.telegram.legacy import post_key
+from daemon.publishers.telegram.media import CHUNK_BYTES, prepare_media
+from daemon.publishers.telegram.upload import StreamedFile, read_chunk
 from daemon.registry import Registry
 from tests.conftest import (
     archived,
@@ -123,7 +123,7 @@ async def test_an_upload_cancelled_during_a_slow_read_never_stalls_the_event_loo
                 slow_read_done.set()
         return read_chunk(path, offset, size, identity)
 
-    monkeypatch.setattr(_telegram_upload, "read_chunk", slow_second_chunk)
+    monkeypatch.setattr(telegram_upload, "read_chunk", slow_second_chunk)
     gaps: list[float] = []
 
     async def tick() -> None:

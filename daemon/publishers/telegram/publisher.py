@@ -1,4 +1,4 @@
-"""The `telegram` platform: posts to Telegram chats and channels through the Bot API (aiogram 3).
+"""`TelegramPublisher`: each post to every chat in `chat_ids`, each chat's parts tracked.
 
 Each chat in `chat_ids` gets the image with as much of the caption as fits (1024
 characters); the rest follows as text messages that reply to it (4096 characters each). A
@@ -8,93 +8,38 @@ use: a disabled platform costs nothing.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Annotated, Literal
-from urllib.parse import urlsplit
+from typing import TYPE_CHECKING
 
 import anyio
 import structlog
-from pydantic import AfterValidator, Field, SecretStr, field_validator
 
 from daemon.post import Post
 from daemon.progress import Destination, Destinations, DestinationState
 from daemon.publisher import Publisher, PublisherContext, PublishResult
-from daemon.publishers._telegram_api import (
+from daemon.publishers.telegram.api import (
     BotClient,
     TelegramCallError,
     describe_failure,
 )
-from daemon.publishers._telegram_legacy import LegacyDeliveries, post_key
-from daemon.publishers._telegram_media import (
+from daemon.publishers.telegram.legacy import LegacyDeliveries, post_key
+from daemon.publishers.telegram.media import (
     Media,
-    Oversize,
     album_method,
     media_method,
     prepare_media,
     text_method,
 )
-from daemon.publishers._telegram_text import CAPTION_LIMIT, ParseMode, split_caption
+from daemon.publishers.telegram.settings import TelegramSettings
+from daemon.publishers.telegram.text import CAPTION_LIMIT, ParseMode, split_caption
 from daemon.retry import GaveUpError, RetryPolicy
-from daemon.settings import PlatformSettings
 
 if TYPE_CHECKING:
     from aiogram.types import Message
 
 log = structlog.get_logger("dropcast.telegram")
 
-_TOKEN = re.compile(r"[0-9]{1,20}:[A-Za-z0-9_-]{30,}")
-_PUBLIC_NAME = re.compile(r"@[A-Za-z][A-Za-z0-9_]{3,31}")
 _ALBUM_LIMIT = 10
-
-
-def _chat_id(value: int | str) -> int | str:
-    if isinstance(value, int) or _PUBLIC_NAME.fullmatch(value):
-        return value
-    if re.fullmatch(r"-?[0-9]+", value):
-        return int(value)
-    raise ValueError("expected @channelname or a numeric chat id such as -1001234567890")
-
-
-ChatId = Annotated[int | str, AfterValidator(_chat_id)]
-
-
-class TelegramSettings(PlatformSettings):
-    token: SecretStr
-    chat_ids: tuple[ChatId, ...] = Field(min_length=1)
-    api_server: str = "https://api.telegram.org"
-    parse_mode: Literal["HTML", "MarkdownV2"] | None = None
-    disable_notification: bool = False
-    request_timeout: float = Field(default=60.0, gt=0)
-    oversize: Oversize = "document"
-    max_retries: int = Field(default=3, ge=0, le=10)
-    retry_base_delay: float = Field(default=1.0, ge=0)
-
-    @field_validator("token")
-    @classmethod
-    def _token_format(cls, value: SecretStr) -> SecretStr:
-        if not _TOKEN.fullmatch(value.get_secret_value()):
-            # Never repeat the value: it is a secret, and this message is logged.
-            raise ValueError(
-                "not a bot token: expected the form 123456789:AAH... that @BotFather gives"
-            )
-        return value
-
-    @field_validator("api_server")
-    @classmethod
-    def _http_url(cls, value: str) -> str:
-        parts = urlsplit(value)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise ValueError("expected an http:// or https:// URL such as https://api.telegram.org")
-        return value.rstrip("/")
-
-    @field_validator("chat_ids")
-    @classmethod
-    def _each_chat_once(cls, value: tuple[int | str, ...]) -> tuple[int | str, ...]:
-        repeated = sorted({str(chat) for chat in value if value.count(chat) > 1})
-        if repeated:
-            raise ValueError(f"listed more than once: {', '.join(repeated)}")
-        return value
 
 
 @dataclass(frozen=True)

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 import anyio
 from aiogram.types import InputFile
 
-from daemon.publishers._telegram_media import CHUNK_BYTES
+from daemon.publishers.telegram.media import CHUNK_BYTES
 
 if TYPE_CHECKING:
     from aiogram import Bot

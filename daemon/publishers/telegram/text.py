@@ -16,8 +16,7 @@ A caption that fits is sent as written. A caption whose markup cannot be read is
 plain text and sent as it is, so Telegram says what is wrong with it.
 
 This module is the public face and the splitting; the model of a read caption is in
-`_telegram_formatted`, reading and writing each markup in `_telegram_html` and
-`_telegram_markdown`.
+`formatted`, reading and writing each markup in `html` and `markdown`.
 """
 
 from __future__ import annotations
@@ -27,9 +26,9 @@ from typing import Literal
 
 import regex
 
-from daemon.publishers._telegram_formatted import Formatted, MarkupError, Span, clip
-from daemon.publishers._telegram_html import read_html, write_html
-from daemon.publishers._telegram_markdown import read_markdown, write_markdown
+from daemon.publishers.telegram.formatted import Formatted, MarkupError, Span, clip
+from daemon.publishers.telegram.html import read_html, write_html
+from daemon.publishers.telegram.markdown import read_markdown, write_markdown
 
 __all__ = [
     "CAPTION_LIMIT",

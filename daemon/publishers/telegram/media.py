@@ -83,7 +83,7 @@ class Media:
     def input_file(self) -> InputFile:
         from aiogram.types import BufferedInputFile
 
-        from daemon.publishers._telegram_upload import StreamedFile
+        from daemon.publishers.telegram.upload import StreamedFile
 
         if self.scaled is not None:
             return BufferedInputFile(self.scaled.data, filename=self.upload_name)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import html
 from dataclasses import dataclass, replace
 
-from daemon.publishers._telegram_formatted import (
+from daemon.publishers.telegram.formatted import (
     SPACE,
     Formatted,
     MarkupError,
