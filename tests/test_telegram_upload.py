@@ -22,7 +22,7 @@ from daemon.post import Post
 from daemon.publishers.telegram import upload as telegram_upload
 from daemon.publishers.telegram.legacy import post_key
 from daemon.publishers.telegram.media import CHUNK_BYTES, prepare_media
-from daemon.publishers.telegram.upload import StreamedFile, read_chunk
+from daemon.publishers.telegram.upload import StreamedFile, input_file, read_chunk
 from daemon.registry import Registry
 from tests.conftest import (
     archived,
@@ -266,8 +266,8 @@ def test_every_upload_of_an_image_goes_under_a_sendable_name(tmp_path: Path) -> 
     large.write_bytes(small.read_bytes() + b"\0" * CHUNK_BYTES)
     huge = make_image(tmp_path / "e\x1bf.png", size=(9000, 2000), image_format="PNG")
     names = [
-        prepare_media(small, "document").input_file().filename,
-        prepare_media(large, "document").input_file().filename,
-        prepare_media(huge, "scale").input_file().filename,
+        input_file(prepare_media(small, "document")).filename,
+        input_file(prepare_media(large, "document")).filename,
+        input_file(prepare_media(huge, "scale")).filename,
     ]
     assert names == ["a_b.jpg", "c_d.jpg", "e_f.jpg"]

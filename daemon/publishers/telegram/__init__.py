@@ -2,10 +2,11 @@
 
 `publisher` sends each post to every chat, the image first and the rest of the caption as
 replies, each part a destination in the ledger; `api` is the aiogram client and its errors in
-the owner's words; `media` fits each image to Telegram's photo limits and builds the sending
-methods, `upload` streams a large one from the disk; `text` splits a long caption, reading
-its markup as Telegram does (`formatted`, `html`, `markdown`); `legacy` hands an old
-`deliveries.json` over to the ledger; `settings` is the config section.
+the owner's words; `media` fits each image to Telegram's photo limits, `upload` hands it to
+aiogram (streamed from the disk if large), `methods` are the Bot API requests that send it;
+`text` splits a long caption, reading its markup as Telegram does (`formatted`, `html`,
+`markdown`); `legacy` hands an old `deliveries.json` over to the ledger; `settings` is the
+config section.
 """
 
 from __future__ import annotations

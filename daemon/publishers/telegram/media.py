@@ -1,4 +1,4 @@
-"""Telegram's limits for photos, what happens to an image outside them, and the sending methods.
+"""Telegram's limits for photos, and what happens to an image outside them.
 
 `sendPhoto` takes at most 10 MB, width + height at most 10000 pixels and an aspect ratio of
 at most 20. An image outside those limits goes as a document (the original file, not
@@ -11,17 +11,12 @@ import hashlib
 import io
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 from PIL import Image, ImageOps
 
 from daemon.colour import to_srgb
 from daemon.names import sendable
-
-if TYPE_CHECKING:
-    from aiogram.methods import SendMediaGroup, SendMessage
-    from aiogram.methods.base import TelegramMethod
-    from aiogram.types import InputFile, Message
 
 Oversize = Literal["document", "scale"]
 
@@ -80,17 +75,6 @@ class Media:
         name = f"{self.path.stem}.jpg" if self.scaled is not None else self.path.name
         return sendable(name)
 
-    def input_file(self) -> InputFile:
-        from aiogram.types import BufferedInputFile
-
-        from daemon.publishers.telegram.upload import StreamedFile
-
-        if self.scaled is not None:
-            return BufferedInputFile(self.scaled.data, filename=self.upload_name)
-        if self.data is not None:
-            return BufferedInputFile(self.data, filename=self.upload_name)
-        return StreamedFile(self.path, filename=self.upload_name)
-
 
 def prepare_media(path: Path, oversize: Oversize) -> Media:
     """Decide how to send the image at `path` (blocking: call it from a worker thread).
@@ -144,71 +128,3 @@ def scale_down(path: Path) -> Scaled | None:
 
 def _ratio(width: int, height: int) -> float:
     return max(width, height) / max(1, min(width, height))
-
-
-# --- The Bot API methods that send a post ------------------------------------------------
-
-
-def media_method(
-    chat: int | str, media: Media, caption: str | None, parse_mode: str | None, silent: bool
-) -> TelegramMethod[Message]:
-    """`sendPhoto` or `sendDocument` for one image with its caption."""
-    from aiogram.methods import SendDocument, SendPhoto
-
-    file = media.input_file()
-    if media.as_photo:
-        return SendPhoto(
-            chat_id=chat,
-            photo=file,
-            caption=caption,
-            parse_mode=parse_mode,
-            disable_notification=silent,
-        )
-    return SendDocument(
-        chat_id=chat,
-        document=file,
-        caption=caption,
-        parse_mode=parse_mode,
-        disable_notification=silent,
-    )
-
-
-def album_method(
-    chat: int | str,
-    media: tuple[Media, ...],
-    caption: str | None,
-    parse_mode: str | None,
-    silent: bool,
-) -> SendMediaGroup:
-    """`sendMediaGroup` for several images; the caption goes with the first."""
-    from aiogram.methods import SendMediaGroup
-    from aiogram.types import InputMediaDocument, InputMediaPhoto, MediaUnion
-
-    items: list[MediaUnion] = []
-    for index, item in enumerate(media):
-        text = caption if index == 0 else None
-        file = item.input_file()
-        if item.as_photo:
-            items.append(InputMediaPhoto(media=file, caption=text, parse_mode=parse_mode))
-        else:
-            items.append(InputMediaDocument(media=file, caption=text, parse_mode=parse_mode))
-    return SendMediaGroup(chat_id=chat, media=items, disable_notification=silent)
-
-
-def text_method(chat: int | str, text: str, parse_mode: str | None, reply_to: int) -> SendMessage:
-    """`sendMessage` for a further piece of a caption: a silent reply, with no link preview.
-
-    Silent because one post makes one notification (the image's); no preview because the
-    piece continues a caption, which has none.
-    """
-    from aiogram.methods import SendMessage
-    from aiogram.types import LinkPreviewOptions, ReplyParameters
-
-    return SendMessage(
-        chat_id=chat,
-        text=text,
-        parse_mode=parse_mode,
-        disable_notification=True,
-        link_preview_options=LinkPreviewOptions(is_disabled=True),
-        reply_parameters=ReplyParameters(message_id=reply_to, allow_sending_without_reply=True),
-    )

@@ -23,13 +23,8 @@ from daemon.publishers.telegram.api import (
     describe_failure,
 )
 from daemon.publishers.telegram.legacy import LegacyDeliveries, post_key
-from daemon.publishers.telegram.media import (
-    Media,
-    album_method,
-    media_method,
-    prepare_media,
-    text_method,
-)
+from daemon.publishers.telegram.media import Media, prepare_media
+from daemon.publishers.telegram.methods import album_method, media_method, text_method
 from daemon.publishers.telegram.settings import TelegramSettings
 from daemon.publishers.telegram.text import CAPTION_LIMIT, ParseMode, split_caption
 from daemon.retry import GaveUpError, RetryPolicy

@@ -1,4 +1,4 @@
-"""An image for aiogram to upload, streamed from disk in large chunks.
+"""An image for aiogram to upload: its bytes at hand, or streamed from disk in large chunks.
 
 aiogram's own `FSInputFile` reads through aiofiles: one worker-thread trip to open the file,
 one per 64 KiB and one to close it. Every trip hands work to a thread and back, which costs
@@ -23,14 +23,23 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import anyio
-from aiogram.types import InputFile
+from aiogram.types import BufferedInputFile, InputFile
 
-from daemon.publishers.telegram.media import CHUNK_BYTES
+from daemon.publishers.telegram.media import CHUNK_BYTES, Media
 
 if TYPE_CHECKING:
     from aiogram import Bot
 
 FileIdentity = tuple[int, int]  # st_dev, st_ino
+
+
+def input_file(media: Media) -> InputFile:
+    """What aiogram uploads for `media`: the scaled JPEG or the bytes at hand, else the file."""
+    if media.scaled is not None:
+        return BufferedInputFile(media.scaled.data, filename=media.upload_name)
+    if media.data is not None:
+        return BufferedInputFile(media.data, filename=media.upload_name)
+    return StreamedFile(media.path, filename=media.upload_name)
 
 
 class StreamedFile(InputFile):
