@@ -1,6 +1,9 @@
-"""The daemon: the watcher feeds the inbox, complete posts go to the handler, config reloads.
+"""The daemon: the watcher feeds the inbox, complete posts go to the workflow, config reloads.
 
 watcher ──batches──▶ sweep (reload config, list inbox, settle) ──posts──▶ PostWorkflow
+
+This module is the intake (events and the periodic look), the sweep, signals, the
+keep-alive (watchdog, heartbeat, status) and READY; a post's own life is `daemon.workflow`.
 """
 
 from __future__ import annotations
@@ -57,12 +60,11 @@ class Daemon:
         core = self.config.core
         self.inbox = core.inbox  # watched from start to stop: a new one needs a restart
         self._inbox = Inbox(self.inbox, core.settle_seconds)
-        self._handler: PostWorkflow
+        self._workflow: PostWorkflow
         self._next_sweep = 0.0
         self._next_unfiled_check = 0.0
         self._stopping = False
         # anyio objects need a running event loop: `run` makes them.
-        self._limiter: anyio.CapacityLimiter
         self._intake_scope: anyio.CancelScope
         self._posts_scope: anyio.CancelScope
         self._sleep: anyio.CancelScope  # the intake's wait for events, until the next look
@@ -114,17 +116,16 @@ class Daemon:
         return True
 
     async def _serve(self, ledger: AsyncLedger, task_status: TaskStatus[None]) -> None:
-        core = self.config.core
-        self._limiter = anyio.CapacityLimiter(core.max_concurrent_posts)
+        bound = self.config.core.max_concurrent_posts
+        self._workflow = PostWorkflow(ledger, self.platforms, bound)
         self._intake_scope = anyio.CancelScope()
         self._sleep = anyio.CancelScope()  # each wait replaces it; a post may end before the first
-        self._handler = PostWorkflow(ledger)
         unknown = await ledger.run(Ledger.recover)
         if unknown:
             log.warning(
                 "ledger.recovered", unknown_deliveries=unknown, see="dropcast status --failed"
             )
-        await self._handler.finish_unfiled()
+        await self._workflow.finish_unfiled()
         # Signals are heard until the very end: a second SIGTERM or SIGINT cuts the grace short.
         async with anyio.create_task_group() as lifetime:
             if self.handle_signals:
@@ -150,6 +151,7 @@ class Daemon:
                     self.notifier.ready(self.status_line())
                     task_status.started()
             self._stopping = True
+            self._workflow.stop_admitting()
             self.notifier.stopping()
             heartbeat_path(self.config.core.state).unlink(missing_ok=True)
             grace = self.config.core.shutdown_grace_seconds
@@ -159,6 +161,7 @@ class Daemon:
     def stop(self) -> None:
         """Stop taking posts; `run` returns once the posts in flight are done (or out of grace)."""
         self._stopping = True
+        self._workflow.stop_admitting()
         self._intake_scope.cancel()
 
     async def reload(self) -> None:
@@ -246,17 +249,12 @@ class Daemon:
         self._next_sweep = min(self._next_sweep, next_due)
         if now >= self._next_unfiled_check:  # also finish filings that a full disk interrupted
             self._next_unfiled_check = now + self.config.core.rescan_seconds
-            await self._handler.finish_unfiled(skip=self._inbox.in_flight_stems)
+            await self._workflow.finish_unfiled(skip=self._inbox.in_flight_stems)
 
     async def _process(self, candidate: Candidate) -> None:
         retry_at = None
         try:
-            async with self._limiter:
-                if self._stopping:
-                    return
-                async with self.platforms.lease() as lease:
-                    with structlog.contextvars.bound_contextvars(post=candidate.stem):
-                        result = await self._handler.handle(candidate, lease)
+            result = await self._workflow.publish(candidate)
             if isinstance(result, Later):
                 retry_at = result.at
         except Exception as error:  # one post's trouble must not take the daemon down
@@ -271,7 +269,7 @@ class Daemon:
         (a full disk, a folder it may not write: that passes), else only after a restart."""
         if is_environmental(error):
             with structlog.contextvars.bound_contextvars(post=candidate.stem):
-                self._handler.stalls.stalled(error)
+                self._workflow.stalls.stalled(error)
             return anyio.current_time() + self.config.core.rescan_seconds
         # A bug. Not retried on its own: it may have been published already.
         log.exception("post.crashed", post=candidate.stem)
@@ -294,7 +292,7 @@ class Daemon:
             config = replace(config, core=config.core.model_copy(update=kept))
         await self.platforms.apply(config)
         self._inbox.tracker.settle_seconds = config.core.settle_seconds
-        self._limiter.total_tokens = config.core.max_concurrent_posts
+        self._workflow.max_in_flight = config.core.max_concurrent_posts
         set_max_image_pixels(config.core.max_image_pixels)
 
     async def _handle_signals(self, *, task_status: TaskStatus[None]) -> None:

@@ -36,7 +36,7 @@ from daemon.ledger import (
     Ledger,
     PostRow,
 )
-from daemon.platforms import Lease
+from daemon.platforms import ActivePlatforms, Lease
 from daemon.post import Post, PostRejectedError, files_identity, read_post
 from daemon.publisher import AnyPublisher, PublishResult
 from daemon.record import Outcome
@@ -68,15 +68,41 @@ Done = Outcome | Later  # how a post's turn ends: filed, or left in the inbox un
 
 
 class PostWorkflow:
-    """Takes a complete post from the inbox to the archive (or `failed/`), via the ledger."""
+    """Takes complete posts from the inbox to the archive (or `failed/`), via the ledger,
+    at most `max_in_flight` at a time."""
 
-    def __init__(self, ledger: AsyncLedger) -> None:
+    def __init__(self, ledger: AsyncLedger, platforms: ActivePlatforms, max_in_flight: int) -> None:
         self.ledger = ledger
+        self.platforms = platforms
         self.stalls = Stalls(ledger.ledger.path)
         self._filer = Filer(ledger, self.stalls)
         self._backoff = PostBackoff()
+        self._in_flight = anyio.CapacityLimiter(max_in_flight)
+        self._admitting = True
 
-    async def handle(self, candidate: Candidate, lease: Lease) -> Done:
+    @property
+    def max_in_flight(self) -> int:
+        return int(self._in_flight.total_tokens)
+
+    @max_in_flight.setter
+    def max_in_flight(self, posts: int) -> None:
+        """A reload's new bound: posts beyond it wait for one in flight to end."""
+        self._in_flight.total_tokens = posts
+
+    def stop_admitting(self) -> None:
+        """Dropcast is stopping: a post still waiting for its turn is left for the next start."""
+        self._admitting = False
+
+    async def publish(self, candidate: Candidate) -> Done | None:
+        """Take `candidate` through its steps in its turn; None if its turn came too late."""
+        async with self._in_flight:
+            if not self._admitting:
+                return None
+            async with self.platforms.lease() as lease:
+                with structlog.contextvars.bound_contextvars(post=candidate.stem):
+                    return await self._handle(candidate, lease)
+
+    async def _handle(self, candidate: Candidate, lease: Lease) -> Done:
         """Publish `candidate` to the platforms that do not have it yet, then file it."""
         admitted = await self._admit(candidate, lease)
         if isinstance(admitted, Done):
