@@ -21,11 +21,12 @@ from daemon.post import Post
 from daemon.publisher import PublisherContext
 from daemon.publishers.email import EmailPublisher, EmailSettings
 from daemon.publishers.email.errors import EmailCheckError
-from daemon.retry import RetryPolicy
 from tests.conftest import make_image
 from tests.fakes.smtp_server import Behaviour, FakeSMTPServer, file_names
 
-FAST_RETRIES = RetryPolicy(max_retries=2, base_delay=0.01, max_delay=0.02)
+MAX_RETRIES = 2
+# Quick call-level retries, set in the config as the owner would.
+FAST_RETRIES = {"max_retries": MAX_RETRIES, "retry_base_delay": 0.01, "retry_max_delay": 0.02}
 PASSWORD = "hunter2-Sekr1t"
 
 Serve = Callable[..., FakeSMTPServer]
@@ -73,12 +74,11 @@ def publisher(free_tcp_port: int, tmp_path: Path) -> Callable[..., EmailPublishe
             "sender": "Dropcast <me@example.com>",
             "recipients": ["post@example.com"],
             "timeout": 5,
+            **FAST_RETRIES,
             **settings,
         }
         context = PublisherContext(state_dir=tmp_path / "state")
-        return EmailPublisher(
-            EmailSettings.model_validate(values), context, retry_policy=FAST_RETRIES
-        )
+        return EmailPublisher(EmailSettings.model_validate(values), context)
 
     return make
 
@@ -217,7 +217,7 @@ async def test_a_server_that_is_down_is_retried_then_reported(
     """Connection refused is retried with backoff, then reported with host and port."""
     result = await publisher().publish(make_post(tmp_path / "inbox"))
     assert not result.ok
-    assert result.attempts == FAST_RETRIES.max_retries + 1
+    assert result.attempts == MAX_RETRIES + 1
     assert result.error == (
         f"could not connect to 127.0.0.1:{free_tcp_port} ({os.strerror(111)}): "
         "check host and port, and that the server is up"
@@ -231,10 +231,22 @@ async def test_a_stalled_server_times_out_and_is_retried(
     server = serve(behaviour=Behaviour(stall_seconds=30))
     result = await publisher(timeout=0.3).publish(make_post(tmp_path / "inbox"))
     assert not result.ok
-    assert result.attempts == FAST_RETRIES.max_retries + 1
+    assert result.attempts == MAX_RETRIES + 1
     assert result.error is not None
     assert result.error.endswith("did not answer within 0.3 s")
     assert server.mail_commands == result.attempts
+
+
+async def test_max_retries_0_reports_a_temporary_failure_at_once(
+    serve: Serve, publisher: Any, tmp_path: Path
+) -> None:
+    """With `max_retries: 0` in the section, a 451 to DATA is reported after one attempt."""
+    server = serve(behaviour=Behaviour(data_replies=["451 4.3.0 Try again later"]))
+    result = await publisher(max_retries=0).publish(make_post(tmp_path / "inbox"))
+    assert not result.ok
+    assert (result.attempts, server.mail_commands, server.received) == (1, 1, [])
+    assert result.error is not None
+    assert "451 4.3.0 Try again later (a temporary failure)" in result.error
 
 
 async def test_a_4xx_reply_is_retried_until_the_server_takes_the_message(
@@ -528,7 +540,7 @@ async def test_a_deferred_recipient_is_tried_again_alone_and_called_deferred(
     result = await sender.publish(make_post(tmp_path / "inbox"))
     assert not result.ok
     assert not result.unknown
-    assert result.attempts == FAST_RETRIES.max_retries + 1
+    assert result.attempts == MAX_RETRIES + 1
     assert result.error == (
         "the server deferred full@example.com (temporary, 452 4.2.2 Mailbox full): tried "
         "again later; the message went to post@example.com"

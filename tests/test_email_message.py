@@ -30,6 +30,7 @@ from daemon.publishers.email.message import (
     cut_on_word,
     title_of,
 )
+from daemon.retry import RetryPolicy
 from tests.conftest import make_image
 from tests.fakes.smtp_server import file_names
 
@@ -112,6 +113,8 @@ def test_a_single_recipient_may_be_a_plain_string() -> None:
         ({"ca_file": "/nonexistent/ca.pem"}, "no such file: /nonexistent/ca.pem"),
         ({"security": "ssl"}, "'starttls', 'tls' or 'none'"),
         ({"max_attachment_mb": 0}, "greater than 0"),
+        ({"max_retries": -1}, "greater than or equal to 0"),
+        ({"retry_base_delay": -1}, "greater than or equal to 0"),
     ],
     ids=[
         "subject-field",
@@ -128,11 +131,24 @@ def test_a_single_recipient_may_be_a_plain_string() -> None:
         "missing-ca-file",
         "unknown-security",
         "zero-limit",
+        "negative-retries",
+        "negative-retry-delay",
     ],
 )
 def test_bad_settings_are_refused_with_the_reason(values: dict[str, Any], expected: str) -> None:
     """Settings that could not work are refused when the config is loaded, saying why."""
     assert expected in problem(**values)
+
+
+def test_the_call_retry_keys_default_to_three_retries_from_one_second_up_to_a_minute() -> None:
+    """Without max_retries, retry_base_delay and retry_max_delay, a call is retried as before."""
+    assert settings().retry_policy == RetryPolicy(max_retries=3, base_delay=1.0, max_delay=60.0)
+
+
+def test_the_call_retry_keys_are_read_from_the_section() -> None:
+    """max_retries, retry_base_delay and retry_max_delay set the policy the publisher retries by."""
+    values = {"max_retries": 5, "retry_base_delay": 0.5, "retry_max_delay": 10}
+    assert settings(**values).retry_policy == RetryPolicy(5, 0.5, 10.0)
 
 
 def test_a_named_sender_is_accepted_and_its_address_used_for_the_envelope() -> None:

@@ -21,13 +21,14 @@ from PIL import Image
 from daemon.publisher import PublisherContext
 from daemon.publishers.email import EmailPublisher, EmailSettings
 from daemon.registry import Registry
-from daemon.retry import RetryPolicy
 from tests.conftest import make_image, running_daemon, wait_for, write_config, write_post
 from tests.fakes.postfix import PASSWORD, SIZE_LIMIT, SLOW_SECONDS, USER, MailServer
 from tests.fakes.smtp_server import file_names
 from tests.test_email import make_post
 
-FAST_RETRIES = RetryPolicy(max_retries=2, base_delay=0.01, max_delay=0.02)
+MAX_RETRIES = 2
+# Quick call-level retries, set in the config as the owner would.
+FAST_RETRIES = {"max_retries": MAX_RETRIES, "retry_base_delay": 0.01, "retry_max_delay": 0.02}
 
 
 def unique(words: str) -> str:
@@ -49,9 +50,9 @@ def section(server: MailServer, port: str, **settings: Any) -> dict[str, Any]:
 
 
 def publisher(server: MailServer, port: str, tmp_path: Path, **settings: Any) -> EmailPublisher:
-    values = section(server, port, **settings)
+    values = section(server, port, **{**FAST_RETRIES, **settings})
     context = PublisherContext(state_dir=tmp_path / "state")
-    return EmailPublisher(EmailSettings.model_validate(values), context, retry_policy=FAST_RETRIES)
+    return EmailPublisher(EmailSettings.model_validate(values), context)
 
 
 def login_publisher(

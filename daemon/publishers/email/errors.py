@@ -12,12 +12,11 @@ from __future__ import annotations
 import os
 import re
 import ssl
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
 from daemon.publishers.email.settings import EmailSettings
-from daemon.retry import RetryAfter
 from daemon.secrets import Redactor
 
 E = TypeVar("E", bound=BaseException)
@@ -92,15 +91,6 @@ class Diagnosis:
 
     message: str
     retry: bool
-
-
-def retry_decision(settings: EmailSettings) -> Callable[[Exception], RetryAfter | None]:
-    """The `decide` function for `call_with_retries`: retry what may get better."""
-
-    def decide(error: Exception) -> RetryAfter | None:
-        return RetryAfter() if diagnose(error, settings).retry else None
-
-    return decide
 
 
 def diagnose(error: BaseException, settings: EmailSettings) -> Diagnosis:

@@ -5,7 +5,8 @@ Each recipient is one destination in the post's progress: a retry (the daemon's,
 answer was lost after it was sent leaves its recipients `unknown`, never re-sent by
 itself. Posts on their way at the same time share one SMTP connection (the last one says
 QUIT), TLS verified by default. Connection failures, timeouts and 4xx replies before the
-message was sent are retried with backoff; a refused login, a 5xx refusal, a message too
+message was sent are retried with backoff (`retry_on`; the section's `max_retries`,
+`retry_base_delay` and `retry_max_delay` say how often); a refused login, a 5xx refusal, a message too
 large or a certificate that cannot be verified is not, and the result says what to fix.
 aiosmtplib is imported only when a message is sent, so a disabled platform costs nothing.
 """
@@ -30,13 +31,12 @@ from daemon.publishers.email.errors import (
     RecipientsDeferredError,
     diagnose,
     recipient_refusal,
-    retry_decision,
 )
 from daemon.publishers.email.image import Attachment, ImageTooLargeError, load_attachment
 from daemon.publishers.email.message import as_smtp_bytes, build_message
 from daemon.publishers.email.settings import EmailSettings
 from daemon.publishers.email.smtp import Delivery, SessionPool, make_tls_context
-from daemon.retry import GaveUpError, RetryPolicy, call_with_retries
+from daemon.retry import GaveUpError, RetryAfter
 
 log = structlog.get_logger("dropcast.email")
 
@@ -50,15 +50,8 @@ class EmailPublisher(Publisher[EmailSettings]):
     settings_model = EmailSettings
     tracks_destinations = True  # each recipient, in the ledger
 
-    def __init__(
-        self,
-        settings: EmailSettings,
-        context: PublisherContext,
-        *,
-        retry_policy: RetryPolicy | None = None,
-    ) -> None:
+    def __init__(self, settings: EmailSettings, context: PublisherContext) -> None:
         super().__init__(settings, context)
-        self.call_policy = retry_policy or RetryPolicy()
         self._sessions = SessionPool(settings, self._tls_context)
 
     async def publish(self, post: Post) -> PublishResult:
@@ -80,13 +73,16 @@ class EmailPublisher(Publisher[EmailSettings]):
         sending = _Sending(self, destinations, message_id, payload)
         problem: Exception | None = None
         try:
-            _, attempts = await call_with_retries(
-                sending.attempt, retry_decision(self.settings), self.call_policy
-            )
+            _, attempts = await self.call(sending.attempt)
         except GaveUpError as error:
             problem, attempts = error.error, error.attempts
         result = _result(self, await destinations.known(), message_id, attempts, problem)
         return replace(result, notes=_resize_notes(attachment))
+
+    def retry_on(self, error: Exception) -> RetryAfter | None:
+        """Connection trouble, timeouts and 4xx replies before the message was sent may get
+        better by themselves; a lost answer, a refused login or a 5xx never does."""
+        return RetryAfter() if diagnose(error, self.settings).retry else None
 
     @property
     def _recipients(self) -> tuple[str, ...]:

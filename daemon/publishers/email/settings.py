@@ -13,7 +13,7 @@ from typing import Annotated, Literal
 
 from pydantic import BeforeValidator, Field, SecretStr, field_validator, model_validator
 
-from daemon.settings import ConfigPath, PlatformSettings
+from daemon.settings import CallRetrySettings, ConfigPath
 
 SUBJECT_FIELDS = frozenset({"title", "stem", "date"})
 BODY_FIELDS = frozenset({"caption", "title", "stem", "date"})
@@ -48,8 +48,9 @@ def _as_list(value: object) -> object:
     return [value] if isinstance(value, str) else value
 
 
-class EmailSettings(PlatformSettings):
-    """The keys under `platforms.email`."""
+class EmailSettings(CallRetrySettings):
+    """The keys under `platforms.email` (with `max_retries`, `retry_base_delay` and
+    `retry_max_delay`, for the failures `EmailPublisher.retry_on` says may get better)."""
 
     host: str = Field(min_length=1)
     port: int | None = Field(default=None, ge=1, le=65535)
