@@ -229,6 +229,21 @@ async def test_posts_in_flight_are_bounded_by_max_concurrent_posts(
     assert sorted(post.stem for post in RECEIVED["recording"]) == [f"burst-{n}" for n in range(6)]
 
 
+async def test_a_reload_changes_the_bound_on_posts_in_flight(
+    tmp_path: Path, registry: Registry
+) -> None:
+    """Started with max_concurrent_posts 1 and reloaded with 3, six posts publish three at a time."""
+    platforms = {"recording": {"enabled": True, "delay": 0.3}}
+    config = write_config(tmp_path, platforms, max_concurrent_posts=1)
+    async with running_daemon(config, registry) as daemon:
+        write_config(tmp_path, platforms, max_concurrent_posts=3)
+        await daemon.reload()
+        for number in range(6):
+            write_post(tmp_path / "inbox", f"burst-{number}", f"Caption {number}")
+        await wait_for(lambda: len(archived(tmp_path)) == 18, within=20, what="all six posts")
+    assert OCCUPANCY.peak == 3
+
+
 async def test_polling_mode_finds_posts_without_file_system_events(
     tmp_path: Path, registry: Registry
 ) -> None:
