@@ -34,14 +34,32 @@ from daemon.status import describe, needs_attention, render_table
 EXIT_OK, EXIT_FAILURE = 0, 1
 
 
+# Each command's help (in the list) and description (in its own --help).
+_COMMANDS = {
+    "run": ("run the daemon", "Watch the inbox and publish."),
+    "check": (
+        "validate the config",
+        "Validate the config; exit 1 with the problems if it is not valid.",
+    ),
+    "status": (
+        "recent posts and each platform's outcome",
+        "Show the last posts dropcast handled, newest first, and each platform's state.",
+    ),
+    "retry": (
+        "re-publish archived posts to the platforms that did not accept them",
+        "Send archived partial posts (and deliveries whose outcome is unknown) "
+        "to the platforms that did not accept them; the result record is updated in place.",
+    ),
+    "health": (
+        "is the running daemon alive? (for container health checks)",
+        "Exit 0 if the config is valid and the running daemon's heartbeat is "
+        "fresh; otherwise exit 1 with a one-line reason.",
+    ),
+}
+
+
 def build_parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument(
-        "--config",
-        type=Path,
-        default=argparse.SUPPRESS,
-        help="the config file (default: $DROPCAST_CONFIG, else ./config.yaml)",
-    )
+    common = _common_options()
     parser = argparse.ArgumentParser(
         prog="dropcast",
         description="Publish photos dropped into a folder to every enabled platform.",
@@ -49,45 +67,44 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"dropcast {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    commands.add_parser(
-        "run", parents=[common], help="run the daemon", description="Watch the inbox and publish."
+    added = {
+        name: commands.add_parser(name, parents=[common], help=short, description=long)
+        for name, (short, long) in _COMMANDS.items()
+    }
+    _check_options(added["check"])
+    _status_options(added["status"])
+    _retry_options(added["retry"])
+    return parser
+
+
+def _common_options() -> argparse.ArgumentParser:
+    """The options every command takes, before or after its name."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--config",
+        type=Path,
+        default=argparse.SUPPRESS,
+        help="the config file (default: $DROPCAST_CONFIG, else ./config.yaml)",
     )
-    check = commands.add_parser(
-        "check",
-        parents=[common],
-        help="validate the config",
-        description="Validate the config; exit 1 with the problems if it is not valid.",
-    )
+    return common
+
+
+def _check_options(check: argparse.ArgumentParser) -> None:
     check.add_argument(
         "--connect", action="store_true", help="also log in to each enabled platform"
     )
-    status = commands.add_parser(
-        "status",
-        parents=[common],
-        help="recent posts and each platform's outcome",
-        description="Show the last posts dropcast handled, newest first, and each platform's state.",
-    )
+
+
+def _status_options(status: argparse.ArgumentParser) -> None:
     status.add_argument("--json", action="store_true", help="print JSON, for scripts")
     status.add_argument("--failed", action="store_true", help="only posts that need attention")
     status.add_argument("--limit", type=int, default=20, help="how many posts (default 20)")
-    retry = commands.add_parser(
-        "retry",
-        parents=[common],
-        help="re-publish archived posts to the platforms that did not accept them",
-        description="Send archived partial posts (and deliveries whose outcome is unknown) "
-        "to the platforms that did not accept them; the result record is updated in place.",
-    )
+
+
+def _retry_options(retry: argparse.ArgumentParser) -> None:
     which = retry.add_mutually_exclusive_group(required=True)
     which.add_argument("stem", nargs="?", help="the post's name (as dropped, or as archived)")
     which.add_argument("--all", action="store_true", help="every post that needs it")
-    commands.add_parser(
-        "health",
-        parents=[common],
-        help="is the running daemon alive? (for container health checks)",
-        description="Exit 0 if the config is valid and the running daemon's heartbeat is "
-        "fresh; otherwise exit 1 with a one-line reason.",
-    )
-    return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
