@@ -349,6 +349,15 @@ async def test_the_token_never_appears_in_logs_or_results(
     assert SECRET_HALF not in everything
 
 
+async def test_check_connection_asks_once(fake: FakeTelegram, tmp_path: Path) -> None:
+    """`check --connect` reports a server error at once: its getMe is never retried."""
+    fake.fail(500, method="getMe")
+    async with telegram_publisher(fake, tmp_path, max_retries=3) as publisher:
+        with pytest.raises(TelegramCallError, match="Telegram had a server error"):
+            await publisher.check_connection()
+    assert len(fake.requests) == 1
+
+
 async def test_check_connection_with_a_wrong_token_says_what_to_fix(tmp_path: Path) -> None:
     """A token the Bot API does not know makes `check --connect` fail with a clear reason."""
     async with (

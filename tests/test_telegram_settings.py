@@ -10,8 +10,10 @@ from typing import Any
 import pytest
 
 from daemon.config import ConfigError, load_config
-from daemon.publishers.telegram import TelegramSettings
+from daemon.publisher import PublisherContext
+from daemon.publishers.telegram import TelegramPublisher, TelegramSettings
 from daemon.registry import Registry
+from daemon.retry import RetryPolicy
 from tests.conftest import write_config
 from tests.fakes.telegram_api import TOKEN
 
@@ -63,6 +65,10 @@ def test_numeric_chat_ids_become_numbers(tmp_path: Path, registry: Registry) -> 
         ({"oversize": "crop"}, "platforms.telegram.oversize"),
         ({"request_timeout": 0}, "platforms.telegram.request_timeout"),
         ({"chat_id": "@a"}, "platforms.telegram.chat_id: unknown key"),
+        ({"max_retries": 11}, "platforms.telegram.max_retries"),
+        ({"max_retries": -1}, "platforms.telegram.max_retries"),
+        ({"retry_base_delay": -1}, "platforms.telegram.retry_base_delay"),
+        ({"retry_max_delay": -1}, "platforms.telegram.retry_max_delay"),
     ],
     ids=[
         "token",
@@ -74,6 +80,10 @@ def test_numeric_chat_ids_become_numbers(tmp_path: Path, registry: Registry) -> 
         "oversize",
         "timeout",
         "typo",
+        "retries-over-10",
+        "retries-negative",
+        "base-delay",
+        "max-delay",
     ],
 )
 def test_a_bad_setting_is_a_config_error_naming_its_key(
@@ -81,6 +91,17 @@ def test_a_bad_setting_is_a_config_error_naming_its_key(
 ) -> None:
     """Each invalid value is reported at its dotted key, with what was expected."""
     assert expected in config_error(tmp_path, registry, **section)
+
+
+def test_the_retry_knobs_are_the_policy_each_bot_api_call_runs_under(
+    tmp_path: Path, registry: Registry
+) -> None:
+    """max_retries, retry_base_delay and retry_max_delay become the publisher's call policy."""
+    settings = load_telegram(
+        tmp_path, registry, max_retries=5, retry_base_delay=0.5, retry_max_delay=9
+    )
+    publisher = TelegramPublisher(settings, PublisherContext(tmp_path))
+    assert publisher.retry_policy == RetryPolicy(max_retries=5, base_delay=0.5, max_delay=9.0)
 
 
 def test_a_malformed_token_is_not_repeated_in_the_error(tmp_path: Path, registry: Registry) -> None:

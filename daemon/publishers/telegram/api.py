@@ -1,4 +1,4 @@
-"""The Bot API through aiogram: one `Bot`, retries, and errors in words that say what to fix.
+"""The Bot API through aiogram: one `Bot`, and errors in words that say what to fix.
 
 aiogram is imported on first use, never at import time: it is heavy, and a disabled platform
 must cost nothing. The bot token is part of every Bot API URL, so no text from aiogram or
@@ -8,7 +8,6 @@ aiohttp leaves this module without the token scrubbed out of it.
 from __future__ import annotations
 
 import importlib
-import math
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,7 +16,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import anyio
 from pydantic import SecretStr
 
-from daemon.retry import GaveUpError, RetryAfter, RetryPolicy, call_with_retries
+from daemon.retry import GaveUpError, RetryAfter, RetryPolicy
 from daemon.secrets import REDACTED
 
 if TYPE_CHECKING:
@@ -70,13 +69,10 @@ class _Where:
 class BotClient:
     """One aiogram `Bot` (and its HTTP session), created on first use and reused until `close`."""
 
-    def __init__(
-        self, token: SecretStr, api_server: str, request_timeout: float, policy: RetryPolicy
-    ) -> None:
+    def __init__(self, token: SecretStr, api_server: str, request_timeout: float) -> None:
         self._token = token
         self.api_server = api_server
         self.request_timeout = request_timeout
-        self.policy = policy
         self._bot: Bot | None = None
 
     async def load(self) -> None:
@@ -84,27 +80,20 @@ class BotClient:
         if not all(name in sys.modules for name in AIOGRAM_MODULES):
             await anyio.to_thread.run_sync(_import_aiogram)
 
-    async def call(
-        self, method: TelegramMethod[T], chat: str | None = None, *, retry: bool = True
-    ) -> tuple[T, int]:
-        """Send `method`; return its result and the attempts it took, or raise `GaveUpError`.
+    async def send(self, method: TelegramMethod[T], chat: str | None = None) -> T:
+        """Send `method` once and return its result, or raise a `TelegramCallError`.
 
-        The `GaveUpError`'s `error` is always a `TelegramCallError`.
+        It is not retried here: the publisher runs each send under its retry declaration.
         """
         await self.load()
+        from aiogram.exceptions import AiogramError
+
         bot = self._get_bot()
-        where = _Where(chat, self.api_server, self.request_timeout)
-
-        async def attempt() -> T:
-            from aiogram.exceptions import AiogramError
-
-            try:
-                return await bot(method)
-            except AiogramError as error:
-                raise self._explain(error, where) from None
-
-        policy = self.policy if retry else RetryPolicy(max_retries=0)
-        return await call_with_retries(attempt, _decide, policy)
+        try:
+            return await bot(method)
+        except AiogramError as error:
+            where = _Where(chat, self.api_server, self.request_timeout)
+            raise self._explain(error, where) from None
 
     async def close(self) -> None:
         """Close the HTTP session (never `bot.close()`: that is a Bot API method)."""
@@ -153,28 +142,13 @@ def _import_aiogram() -> None:
 
 
 def describe_failure(failure: GaveUpError, policy: RetryPolicy) -> str:
-    """What went wrong with a call that `BotClient.call` gave up on."""
+    """What went wrong with a `BotClient.send` that the publisher's retry gave up on."""
     error = failure.error
     if not isinstance(error, TelegramCallError) or error.retry is None:
         return str(error)
     if failure.attempts > policy.max_retries:
         return f"{error} (gave up after {failure.attempts} attempts)"
     return f"{error}, longer than the publish timeout leaves"
-
-
-def _decide(error: Exception) -> RetryAfter | None:
-    """Retry what may pass, unless the wait asked for would outlast the publish timeout."""
-    if not isinstance(error, TelegramCallError) or error.retry is None:
-        return None
-    wait = error.retry.seconds
-    if wait is not None and wait > _time_left():
-        return None
-    return error.retry
-
-
-def _time_left() -> float:
-    deadline = anyio.current_effective_deadline()
-    return math.inf if math.isinf(deadline) else deadline - anyio.current_time()
 
 
 # --- Errors in the user's words ---------------------------------------------------------

@@ -8,8 +8,9 @@ use: a disabled platform costs nothing.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import anyio
 import structlog
@@ -27,10 +28,13 @@ from daemon.publishers.telegram.media import Media, prepare_media
 from daemon.publishers.telegram.methods import album_method, media_method, text_method
 from daemon.publishers.telegram.settings import TelegramSettings
 from daemon.publishers.telegram.text import CAPTION_LIMIT, ParseMode, split_caption
-from daemon.retry import GaveUpError, RetryPolicy
+from daemon.retry import GaveUpError, RetryAfter
 
 if TYPE_CHECKING:
+    from aiogram.methods.base import TelegramMethod
     from aiogram.types import Message
+
+T = TypeVar("T")
 
 log = structlog.get_logger("dropcast.telegram")
 
@@ -91,12 +95,7 @@ class TelegramPublisher(Publisher[TelegramSettings]):
 
     def __init__(self, settings: TelegramSettings, context: PublisherContext) -> None:
         super().__init__(settings, context)
-        self._policy = RetryPolicy(
-            max_retries=settings.max_retries, base_delay=settings.retry_base_delay
-        )
-        self._client = BotClient(
-            settings.token, settings.api_server, settings.request_timeout, self._policy
-        )
+        self._client = BotClient(settings.token, settings.api_server, settings.request_timeout)
         self._legacy = LegacyDeliveries(context.state_dir / "telegram" / "deliveries.json")
 
     async def publish(self, post: Post) -> PublishResult:
@@ -120,13 +119,32 @@ class TelegramPublisher(Publisher[TelegramSettings]):
         from aiogram.methods import GetMe
 
         try:
-            me, _ = await self._client.call(GetMe(), retry=False)
+            me, _ = await self._send(GetMe(), retry=False)
         except GaveUpError as failure:
             raise TelegramCallError(str(failure.error)) from None
         return f"bot @{me.username}"
 
     async def close(self) -> None:
         await self._client.close()
+
+    def retry_on(self, error: Exception) -> RetryAfter | None:
+        """Retry what may pass (flood control, a server error, a connection never made),
+        unless the wait Telegram asked for would outlast the publish timeout."""
+        if not isinstance(error, TelegramCallError) or error.retry is None:
+            return None
+        wait = error.retry.seconds
+        if wait is not None and wait > _time_left():
+            return None
+        return error.retry
+
+    async def _send(
+        self, method: TelegramMethod[T], chat: str | None = None, *, retry: bool = True
+    ) -> tuple[T, int]:
+        """One Bot API call under the retry declared above; its result and the attempts taken.
+
+        Raises `GaveUpError`, whose `error` is a `TelegramCallError` for Telegram's refusals.
+        """
+        return await self.call(lambda: self._client.send(method, chat), retry=retry)
 
     async def _plan(self, post: Post, destinations: Destinations) -> _Plan:
         caption = post.caption_for(self.platform_name)
@@ -188,7 +206,7 @@ class TelegramPublisher(Publisher[TelegramSettings]):
                 head, attempts = head or sent, max(attempts, tries)
         except GaveUpError as failure:
             lost = isinstance(failure.error, TelegramCallError) and failure.error.lost
-            error = _partly(describe_failure(failure, self._policy), head, step, plan)
+            error = _partly(describe_failure(failure, self.retry_policy), head, step, plan)
             mark = destinations.unknown if lost else destinations.refused
             await mark(part_name(label, step), error)
             return _ChatResult(label, head, max(attempts, failure.attempts), error, lost)
@@ -213,15 +231,21 @@ class TelegramPublisher(Publisher[TelegramSettings]):
         silent = settings.disable_notification
         if len(plan.media) == 1:
             method = media_method(chat, plan.media[0], caption, settings.parse_mode, silent)
-            return await self._client.call(method, str(chat))
+            return await self._send(method, str(chat))
         album = album_method(chat, plan.media, caption, settings.parse_mode, silent)
-        messages, attempts = await self._client.call(album, str(chat))
+        messages, attempts = await self._send(album, str(chat))
         return messages[0], attempts
 
     async def _send_text(self, chat: int | str, piece: str, reply_to: int) -> tuple[Message, int]:
         """Send one more piece of the caption, replying to the image."""
         method = text_method(chat, piece, self.settings.parse_mode, reply_to)
-        return await self._client.call(method, str(chat))
+        return await self._send(method, str(chat))
+
+
+def _time_left() -> float:
+    """Seconds until the publish timeout (infinite outside one)."""
+    deadline = anyio.current_effective_deadline()
+    return math.inf if math.isinf(deadline) else deadline - anyio.current_time()
 
 
 def _sent(name: str, message_id: int, url: str | None) -> Destination:

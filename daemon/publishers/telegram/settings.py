@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 from pydantic import AfterValidator, Field, SecretStr, field_validator
 
 from daemon.publishers.telegram.media import Oversize
-from daemon.settings import PlatformSettings
+from daemon.settings import CallRetrySettings
 
 _TOKEN = re.compile(r"[0-9]{1,20}:[A-Za-z0-9_-]{30,}")
 _PUBLIC_NAME = re.compile(r"@[A-Za-z][A-Za-z0-9_]{3,31}")
@@ -26,7 +26,9 @@ def _chat_id(value: int | str) -> int | str:
 ChatId = Annotated[int | str, AfterValidator(_chat_id)]
 
 
-class TelegramSettings(PlatformSettings):
+class TelegramSettings(CallRetrySettings):
+    """`platforms.telegram`; its call-level retry knobs come with `CallRetrySettings`."""
+
     token: SecretStr
     chat_ids: tuple[ChatId, ...] = Field(min_length=1)
     api_server: str = "https://api.telegram.org"
@@ -34,8 +36,6 @@ class TelegramSettings(PlatformSettings):
     disable_notification: bool = False
     request_timeout: float = Field(default=60.0, gt=0)
     oversize: Oversize = "document"
-    max_retries: int = Field(default=3, ge=0, le=10)
-    retry_base_delay: float = Field(default=1.0, ge=0)
 
     @field_validator("token")
     @classmethod
