@@ -10,16 +10,15 @@ raises "Unable to decode path"): the watch is then made afresh, and the inbox li
 
 from __future__ import annotations
 
-import threading
-from collections.abc import AsyncGenerator, Iterable
+from collections.abc import AsyncGenerator, AsyncIterator, Iterable
+from contextlib import aclosing
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import anyio
 import structlog
-from anyio.abc import TaskStatus
-from watchfiles import BaseFilter, Change
-from watchfiles._rust_notify import RustNotify, WatchfilesRustInternalError
+from watchfiles import BaseFilter, Change, awatch
+from watchfiles.main import FileChange
 
 from daemon.inbox import is_ignored
 
@@ -45,6 +44,11 @@ class InboxFilter(BaseFilter):
         if where.parent != self.inbox:
             return False
         return change == Change.deleted or not is_ignored(where.name)
+
+
+class WatchError(Exception):
+    """Raised when watchfiles fails, at the start or for good while watching (such as
+    "Unable to decode path"): the watch is then made afresh."""
 
 
 @dataclass(frozen=True)
@@ -126,6 +130,7 @@ def _file_system_type(path: Path) -> str:
 # make posts later, but a renamed-in post waits one to two looks.
 STEP_MS = 100
 DEBOUNCE_MS = 1_600  # at most this long gathering one batch while events keep coming
+POLL_DELAY_MS = 500  # between two listings when polling (network shares)
 RESTART_PAUSE_SECONDS = 1.0  # between a failed watch and the next
 
 
@@ -134,40 +139,93 @@ async def watch_inbox(
 ) -> AsyncGenerator[Batch, None]:
     """Yield a `Batch` for each group of events, until cancelled.
 
-    This is watchfiles' `awatch` loop, but its thread waits for events with no time-out: it
-    comes back to the event loop only with events, or within one step of a cancellation. (A
-    time-out every second cost an idle daemon as much again as the looks themselves.) If
-    watchfiles fails, the watch starts again and an empty `Batch` asks for a full listing.
+    watchfiles' thread waits for events with no time-out (a time-out every second cost an
+    idle daemon as much again as the looks themselves): it comes back to the event loop only
+    with events, or within one step of a cancellation. If watchfiles fails, the watch starts
+    again and an empty `Batch` asks for a full listing. A watch is made when the generator is
+    resumed, before it awaits anything: a look at the inbox made by another task (the service
+    hands each batch on through a stream) comes after it, so no file falls between the two.
     """
     keep = InboxFilter(inbox, config_file)
-    paths = [str(path) for path in sorted({inbox, config_file.parent})]
+    paths = sorted({inbox, config_file.parent})
     reported: set[str] = set()
     restarted = False
     while True:
-        try:
-            with RustNotify(paths, False, force_polling, 500, False, False) as notify:
-                if restarted:  # the events lost with the old watch: list everything
-                    yield Batch()
-                while True:
-                    changes = _kept(await _next_changes(notify), keep)
-                    if changes:
-                        yield Batch(
-                            paths=frozenset(Path(p) for _, p in changes),
-                            renamed_in=renamed_in(changes),
-                        )
-        except WatchfilesRustInternalError as error:
-            _report_restart(error, reported)
+        stop = anyio.Event()
+        async with aclosing(_awatch(paths, keep, stop, force_polling)) as changes:
+            if restarted:  # the events lost with the old watch: list everything
+                yield Batch()
+            try:
+                while (found := await _next_changes(changes, stop)) is not None:
+                    yield Batch(
+                        paths=frozenset(Path(p) for _, p in found), renamed_in=renamed_in(found)
+                    )
+            except WatchError as error:
+                _report_restart(error, reported)
+            else:  # stopped, which only a cancellation does: raise it here, as before
+                await anyio.lowlevel.checkpoint()
+                return
         restarted = True
         # A name that cannot be decoded and keeps changing (still being copied) would
         # otherwise restart the watch and list the inbox at every step.
         await anyio.sleep(RESTART_PAUSE_SECONDS)
 
 
-def _kept(raw: set[tuple[int, str]], keep: InboxFilter) -> set[tuple[Change, str]]:
-    return {(Change(change), path) for change, path in raw if keep(Change(change), path)}
+def _awatch(
+    paths: list[Path], keep: InboxFilter, stop: anyio.Event, force_polling: bool
+) -> AsyncGenerator[set[FileChange], None]:
+    """watchfiles' watch on the folders (not their subfolders), waiting with no time-out."""
+    return awatch(
+        *paths,
+        watch_filter=keep,
+        debounce=DEBOUNCE_MS,
+        step=STEP_MS,
+        stop_event=stop,
+        rust_timeout=0,  # no time-out: `stop` ends the wait instead
+        debug=False,
+        force_polling=force_polling,
+        poll_delay_ms=POLL_DELAY_MS,
+        recursive=False,
+        ignore_permission_denied=False,
+    )
 
 
-def _report_restart(error: WatchfilesRustInternalError, reported: set[str]) -> None:
+async def _next_changes(
+    changes: AsyncIterator[set[FileChange]], stop: anyio.Event
+) -> set[FileChange] | None:
+    """The next group of kept events; None once a cancellation has stopped the watch.
+
+    The thread cannot be interrupted and `awatch` waits for it even when cancelled, so a
+    cancellation sets `stop`, which the thread looks at after each step: one call of
+    `is_set`, made while it holds the GIL for the step anyway. Nothing is awaited before
+    `anext`: a new watch is in place before the caller's next look (a task started beside
+    it runs later; anyio cancels a task only once it has started). An error is raised after
+    the task group, so that it is not wrapped in one more group.
+    """
+    failed: Exception | None = None
+    async with anyio.create_task_group() as group:
+        group.start_soon(_set_when_cancelled, stop, group.cancel_scope)
+        try:
+            found = await anext(changes, None)
+        except Exception as error:
+            found, failed = None, _unwrapped(error)
+        group.cancel_scope.cancel()
+    # watchfiles' own failures are RuntimeErrors (WatchfilesRustInternalError is one).
+    if isinstance(failed, RuntimeError):
+        raise WatchError(str(failed)) from failed
+    if failed is not None:
+        raise failed
+    return found
+
+
+def _unwrapped(error: Exception) -> Exception:
+    """The error itself, not the group that `awatch`'s own task group wraps it in."""
+    while isinstance(error, ExceptionGroup) and len(error.exceptions) == 1:
+        error = error.exceptions[0]
+    return error
+
+
+def _report_restart(error: WatchError, reported: set[str]) -> None:
     """Once per distinct error: the inbox's own warning names an undecodable file already."""
     message = str(error)
     if message in reported:
@@ -180,34 +238,10 @@ def _report_restart(error: WatchfilesRustInternalError, reported: set[str]) -> N
     )
 
 
-async def _next_changes(notify: RustNotify) -> set[tuple[int, str]]:
-    """The next group of raw events, from watchfiles' thread; cancellable within one step.
-
-    The thread cannot be interrupted, so a cancellation sets `stop`, which the thread looks
-    at after each step: one call of `is_set`, made while it holds the GIL for the step anyway,
-    a few µs at most beside the wake-up's 45. watchfiles' own error is raised as it is.
-    """
-    stop = threading.Event()  # this call's own: setting it once the call is over is harmless
-    failed: WatchfilesRustInternalError | None = None
-    async with anyio.create_task_group() as group:
-        await group.start(_set_when_cancelled, stop)
-        try:
-            raw = await anyio.to_thread.run_sync(notify.watch, DEBOUNCE_MS, STEP_MS, 0, stop)
-        except WatchfilesRustInternalError as error:  # raised here, not wrapped in a group
-            raw, failed = None, error
-        group.cancel_scope.cancel()
-    if failed is not None:
-        raise failed
-    # Anything but a set ("stop", or "signal", which only the main thread receives) is a
-    # return without events; the cancellation that caused it is raised when the group exits.
-    return raw if isinstance(raw, set) else set()
-
-
-async def _set_when_cancelled(
-    stop: threading.Event, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED
-) -> None:
+async def _set_when_cancelled(stop: anyio.Event, own: anyio.CancelScope) -> None:
+    """Set `stop` when cancelled from outside, not when `_next_changes` is done with it."""
     try:
-        task_status.started()
         await anyio.sleep_forever()
     finally:
-        stop.set()
+        if not own.cancel_called:
+            stop.set()

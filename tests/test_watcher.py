@@ -97,9 +97,28 @@ async def test_the_watch_goes_on_after_a_quiet_spell(folders: tuple[Path, Path])
     assert batch.paths == {inbox / "late.txt"}
 
 
+async def test_the_watch_goes_on_after_a_batch(folders: tuple[Path, Path]) -> None:
+    """A file written after the first batch comes out in a second batch of the same watch."""
+    inbox, config = folders
+    async with (
+        aclosing(watch_inbox(inbox, config, force_polling=False)) as batches,
+        anyio.create_task_group() as group,
+    ):
+        group.start_soon(_write_soon, inbox / "first.txt")
+        with anyio.fail_after(5):
+            await anext(batches)
+            group.start_soon(_write_soon, inbox / "second.txt")
+            batch = await anext(batches)
+    assert batch.paths == {inbox / "second.txt"}
+
+
 async def _consume(batches: AsyncIterator[Batch]) -> None:
     async for _ in batches:
         pass
+
+
+async def _write_now(path: Path) -> None:
+    path.write_text("hello", encoding="utf-8")
 
 
 async def _write_soon(path: Path, delay: float = 0.2) -> None:
@@ -131,8 +150,8 @@ async def test_a_name_that_is_not_utf8_does_not_stop_the_watch(
             with anyio.fail_after(30):
                 async for batch in batches:
                     seen.append(batch)
-                    if batch == Batch():  # the new watch is in place: this file is an event
-                        (inbox / "after.txt").write_text("hello", encoding="utf-8")
+                    if batch == Batch():  # a task's write comes after the new watch is made
+                        group.start_soon(_write_now, inbox / "after.txt")
                     if inbox / "after.txt" in batch.paths:
                         break
             group.cancel_scope.cancel()
