@@ -102,15 +102,6 @@ def _process_exists(pid: int) -> bool:
     return True
 
 
-def file_post(
-    files: Sequence[Path], stem: str, record: dict[str, Any], destination: Path
-) -> list[Path]:
-    """Plan and carry out a filing in one go; returns the new paths, record last."""
-    filing = plan_filing(files, stem, destination)
-    carry_out(filing, record)
-    return [target for _, target in filing.moves] + [filing.record_path]
-
-
 def write_record(path: Path, record: dict[str, Any]) -> None:
     """Write (or, after `retry`, replace) a result record; readers see the old or the new one."""
     content = json.dumps(record, indent=2, ensure_ascii=False).encode()

@@ -11,7 +11,7 @@ import os
 import stat
 import time
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import structlog
@@ -144,30 +144,6 @@ class Candidate:
         if unsupported:
             return f"{unsupported[0]}: dropcast publishes JPEG, PNG and WebP; convert the picture to one of them"
         return None
-
-
-@dataclass
-class InboxScan:
-    """What one look at the inbox found."""
-
-    candidates: dict[str, Candidate] = field(default_factory=dict)
-    unrecognised: list[str] = field(default_factory=list)
-    temporaries: set[str] = field(default_factory=set)  # e.g. `x.jpg.part`: x.jpg is being written
-
-    def being_written(self, candidate: Candidate) -> bool:
-        """A temporary sibling (a browser's `x.jpg.part` beside a placeholder `x.jpg`) is there."""
-        return _being_written(candidate, self.temporaries)
-
-
-def scan_inbox(inbox: Path) -> InboxScan:
-    """Group the inbox's files by stem; sub-folders and ignored files are skipped."""
-    table = FileTable(inbox)
-    table.rescan()
-    return InboxScan(
-        candidates={stem: table.candidate(stem) for stem in table.stems},
-        unrecognised=sorted(table.unrecognised),
-        temporaries=set(table.temporaries),
-    )
 
 
 def not_a_file(entry: InboxFile) -> str:

@@ -122,11 +122,6 @@ def _identity_bytes(path: Path) -> bytes:
     return os.fsencode(path)
 
 
-def read_caption_text(path: Path) -> str:
-    """The caption file as text: UTF-8, with or without a byte-order mark."""
-    return decode_caption(path.name, path.read_bytes())
-
-
 def decode_caption(name: str, data: bytes) -> str:
     """Caption bytes as text: UTF-8, with or without a byte-order mark."""
     if data.startswith(codecs.BOM_UTF8):
@@ -138,11 +133,6 @@ def decode_caption(name: str, data: bytes) -> str:
             f"{name}: the caption is not UTF-8 text (byte {error.start} is invalid); "
             "save it as UTF-8"
         ) from None
-
-
-def check_image(path: Path) -> None:
-    """Raise `PostRejectedError` unless `path` is a complete image of a format we publish."""
-    check_image_bytes(path.name, path.read_bytes())
 
 
 def check_image_bytes(name: str, data: bytes) -> None:

@@ -13,8 +13,9 @@ from typing import Any
 
 import pytest
 
-from daemon.archive import file_post, write_new_file
+from daemon.archive import write_new_file
 from tests.conftest import make_image, write_post
+from tests.helpers import file_post
 
 RECORD: dict[str, Any] = {
     "post": "sunset",

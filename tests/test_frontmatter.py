@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from daemon.frontmatter import Caption, FrontMatterError, Overrides, parse_caption
-from daemon.post import PostRejectedError, read_caption_text
+from daemon.post import PostRejectedError
+from tests.helpers import read_caption_text
 
 # (caption file text, expected body, expected platforms, expected captions)
 PARSE_CASES: list[tuple[str, str, tuple[str, ...] | None, dict[str, str]]] = [

@@ -15,7 +15,7 @@ from structlog.testing import capture_logs
 from watchfiles import Change
 
 from daemon import inbox as inbox_module
-from daemon.inbox import Inbox, InboxFile, SettleTracker, is_ignored, scan_inbox, split_name
+from daemon.inbox import Inbox, InboxFile, SettleTracker, is_ignored, split_name
 from daemon.registry import Registry
 from daemon.watcher import InboxFilter, renamed_in
 from tests.conftest import (
@@ -28,6 +28,7 @@ from tests.conftest import (
     write_post,
 )
 from tests.fakes.publishers import RECEIVED
+from tests.helpers import scan_inbox
 
 # --- is_ignored ----------------------------------------------------------------------------
 

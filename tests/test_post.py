@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from daemon.post import PostRejectedError, check_image, read_post
+from daemon.post import PostRejectedError, read_post
 from tests.conftest import make_image
+from tests.helpers import check_image
 
 # A name with a space and an accent, so a message that names the file is easy to spot.
 BAD_NAME = "broken café.jpg"
