@@ -531,42 +531,42 @@ class Ledger:
         own: bool | None = None,
     ) -> bool:
         """Write the delivery; with `own` set, only as `mark_pending` may claim it. Whether written."""
-        remote_id, url, error = (
-            (None, None, None) if result is None else (result.remote_id, result.url, result.error)
-        )
-        duration_ms = 0 if result is None else result.duration_ms
-        notes = json.dumps([] if result is None else list(result.notes))
-        extra = 0 if result is None else max(0, result.attempts - 1)
+        remote_id, url, error, duration_ms, notes = _result_columns(result)
+        attempts = add_attempts + (0 if result is None else max(0, result.attempts - 1))
         with self._transaction():
-            cursor = self._db.execute(
-                "INSERT INTO deliveries (post_id, platform, state, remote_id, url, error, attempts, "
-                "duration_ms, notes, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-                "ON CONFLICT (post_id, platform) DO UPDATE SET notes = excluded.notes, "
-                "state = excluded.state, remote_id = COALESCE(excluded.remote_id, remote_id), "
-                "url = COALESCE(excluded.url, url), error = excluded.error, "
-                "attempts = attempts + ?, duration_ms = excluded.duration_ms, "
-                "updated_at = excluded.updated_at "
-                # Unless claiming (`mark_pending`, which says who may): then only if that may.
-                "WHERE ? OR deliveries.state IN ('failed', 'unknown') OR "
-                "(deliveries.state = 'pending' AND (? OR "
-                "(SELECT filed_at FROM posts WHERE id = deliveries.post_id) IS NOT NULL))",
-                (
-                    post_id,
-                    platform,
-                    str(state),
-                    remote_id,
-                    url,
-                    error,
-                    add_attempts + extra,
-                    duration_ms,
-                    notes,
-                    time.time(),
-                    add_attempts + extra,
-                    own is None,
-                    bool(own),
-                ),
-            )
+            now = time.time()
+            columns = (post_id, platform, str(state), remote_id, url, error, attempts)
+            # The insert's ten columns, then the update's own: the attempts to add, who may claim.
+            parameters = (*columns, duration_ms, notes, now, attempts, own is None, bool(own))
+            cursor = self._db.execute(_UPSERT_DELIVERY, parameters)
         return cursor.rowcount == 1
+
+
+# Insert or update one delivery. Unless claiming (`own` given, by `mark_pending`, which says
+# who may), an update always goes through; a claim takes only a failed or unknown delivery,
+# or a pending one that is its own or that belongs to an archived post.
+_UPSERT_DELIVERY = (
+    "INSERT INTO deliveries (post_id, platform, state, remote_id, url, error, attempts, "
+    "duration_ms, notes, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+    "ON CONFLICT (post_id, platform) DO UPDATE SET notes = excluded.notes, "
+    "state = excluded.state, remote_id = COALESCE(excluded.remote_id, remote_id), "
+    "url = COALESCE(excluded.url, url), error = excluded.error, "
+    "attempts = attempts + ?, duration_ms = excluded.duration_ms, "
+    "updated_at = excluded.updated_at "
+    "WHERE ? OR deliveries.state IN ('failed', 'unknown') OR "
+    "(deliveries.state = 'pending' AND (? OR "
+    "(SELECT filed_at FROM posts WHERE id = deliveries.post_id) IS NOT NULL))"
+)
+
+
+def _result_columns(
+    result: PublishResult | None,
+) -> tuple[str | None, str | None, str | None, int, str]:
+    """A result's remote id, URL, error, duration and notes (JSON), as the ledger stores them."""
+    if result is None:
+        return None, None, None, 0, "[]"
+    notes = json.dumps(list(result.notes))
+    return result.remote_id, result.url, result.error, result.duration_ms, notes
 
 
 class AsyncLedger:
