@@ -11,6 +11,7 @@ The caption every other platform gets.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Literal
 
 import yaml
 from pydantic import Field, ValidationError
@@ -18,6 +19,26 @@ from pydantic import Field, ValidationError
 from daemon.settings import StrictModel, describe_issue
 
 _FENCE = "---"
+
+
+ContentWarningKind = Literal["nudity", "sexual", "porn", "graphic-media"]
+
+
+@dataclass(frozen=True)
+class ContentWarning:
+    """What a post's images show that a viewer may not want to see unasked.
+
+    Each platform maps it to its own mechanism (a spoiler, a label, a sensitive flag).
+    `text` is the owner's own words shown in front of the images; "" leaves the wording
+    to the platform (or to `describe`).
+    """
+
+    kind: ContentWarningKind
+    text: str = ""
+
+    def describe(self) -> str:
+        """The words to show where a platform takes only text: the owner's, else the kind."""
+        return self.text or self.kind.replace("-", " ")
 
 
 class FrontMatterError(ValueError):

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from PIL import Image, UnidentifiedImageError
 
-from daemon.frontmatter import FrontMatterError, parse_caption
+from daemon.frontmatter import ContentWarning, FrontMatterError, parse_caption
 
 # Formats a platform can take, by what Pillow finds inside the file (not by its name).
 _IMAGE_FORMATS = {"JPEG", "PNG", "WEBP", "MPO"}
@@ -49,7 +49,12 @@ set_max_image_pixels(DEFAULT_MAX_IMAGE_PIXELS)
 
 @dataclass(frozen=True)
 class Post:
-    """One post. `images` is a tuple so that albums need no redesign; today it holds one."""
+    """One post: one image, or an album of several in order, and its caption.
+
+    `alt` holds each image's alt text, in the images' order ("" where none was given; it may
+    be shorter than `images`: use `alt_for`). `content_warning` is the one in force for the
+    post (its front matter's, else the config's default), None for none.
+    """
 
     stem: str
     images: tuple[Path, ...]
@@ -61,10 +66,16 @@ class Post:
         ""  # SHA-256 of the image bytes and the caption file: the same post, whatever its name
     )
     ledger_id: int | None = None  # its row in the ledger, once admitted (keys its progress)
+    alt: tuple[str, ...] = ()
+    content_warning: ContentWarning | None = None
 
     @property
     def image(self) -> Path:
         return self.images[0]
+
+    def alt_for(self, index: int) -> str:
+        """The alt text of image number `index` (from 0), "" when the owner gave none."""
+        return self.alt[index] if index < len(self.alt) else ""
 
     @property
     def files(self) -> tuple[Path, ...]:
