@@ -1,13 +1,18 @@
 """The inbox folder: which files are ignored, how files pair into posts, when a post is complete.
 
-A post is an image and a caption with the same stem (`sunset.jpg` + `sunset.txt`). It is
-complete when neither file has changed (size and mtime) for `settle_seconds`, or at once
-for a file that arrived by a rename inside the inbox (write `x.jpg.part`, then rename).
+A post is an image and a caption with the same stem (`sunset.jpg` + `sunset.txt`), or an
+album: images numbered from 1 (`walk.1.jpg`, `walk.2.png`, …, in numeric order) with one
+caption `walk.txt`. A numbered image with a caption of its own (`v1.2.jpg` + `v1.2.txt`)
+is a one-image post. An album whose numbers have a gap (1, 3) waits for the missing image,
+like an image waits for its caption. A post is complete when none of its files has changed
+(size and mtime) for `settle_seconds`, or at once for a file that arrived by a rename inside
+the inbox (write `x.jpg.part`, then rename).
 """
 
 from __future__ import annotations
 
 import os
+import re
 import stat
 import time
 from collections.abc import Iterable
@@ -24,6 +29,7 @@ UNSUPPORTED_IMAGE_SUFFIXES = frozenset(
     {".heic", ".heif", ".avif", ".gif", ".bmp", ".tif", ".tiff", ".jxl", ".dng", ".raw"}
 )
 CAPTION_SUFFIX = ".txt"
+_ALBUM_NUMBER = re.compile(r"(.+)\.([0-9]+)")
 # A file's settle time counts from its mtime, up to this long before dropcast saw it (the
 # file-system events' delay): enough to hide that delay, too little for a skewed clock to matter.
 MTIME_CREDIT_SECONDS = 0.25
@@ -80,6 +86,12 @@ def split_name(name: str) -> tuple[str, str]:
     return stem, f".{suffix.lower()}"
 
 
+def album_member(stem: str) -> tuple[str, int] | None:
+    """`'walk.2'` → `('walk', 2)`: the album a numbered stem would belong to, and its place."""
+    match = _ALBUM_NUMBER.fullmatch(stem)
+    return None if match is None else (match[1], int(match[2]))
+
+
 @dataclass(frozen=True)
 class InboxFile:
     """One file in the inbox as last seen (never followed if it is a symbolic link).
@@ -101,17 +113,46 @@ class InboxFile:
 
 @dataclass(frozen=True)
 class Candidate:
-    """The files in the inbox that share one stem: a post once it has an image and a caption."""
+    """The files in the inbox that share one stem: a post once it has an image and a caption.
+
+    `images` are the stem's own (`walk.jpg`); `members` the album's numbered ones (`walk.2.jpg`
+    as `(2, file)`), in the album's order. A post has one kind or the other, never both.
+    """
 
     stem: str
     images: tuple[InboxFile, ...] = ()
     captions: tuple[InboxFile, ...] = ()
     odd: tuple[InboxFile, ...] = ()  # entries with an image or caption name that are not files
+    members: tuple[tuple[int, InboxFile], ...] = ()
 
     @property
     def files(self) -> tuple[InboxFile, ...]:
         """The post's files; never an `odd` entry, which is neither read nor moved."""
-        return (*self.images, *self.captions)
+        return (*self.images, *self.album_images, *self.captions)
+
+    @property
+    def album_images(self) -> tuple[InboxFile, ...]:
+        return tuple(file for _, file in self.members)
+
+    @property
+    def post_images(self) -> tuple[InboxFile, ...]:
+        """The images the post publishes, in order: the album's, else the stem's own."""
+        return self.album_images or self.images
+
+    @property
+    def missing_number(self) -> int | None:
+        """The first number an album lacks below its highest (2 for 1, 3), or None."""
+        expected = 1
+        for number in sorted({number for number, _ in self.members if number > 0}):
+            if number != expected:
+                return expected
+            expected += 1
+        return None
+
+    @property
+    def is_complete(self) -> bool:
+        """A pair with no image missing from its album; a pair that is refused anyway counts."""
+        return self.is_pair and (self.missing_number is None or self.problem() is not None)
 
     @property
     def is_pair(self) -> bool:
@@ -127,6 +168,9 @@ class Candidate:
         """Why this pair can never be published as it is, or None."""
         if self.odd and not (self.images and self.captions):  # it was needed for the pair
             return f"{not_a_file(self.odd[0])} and left it in the inbox"
+        album = self._album_problem()
+        if album is not None:
+            return album
         if len(self.images) > 1:
             names = ", ".join(sorted(f.path.name for f in self.images))
             return f"ambiguous post {self.stem!r}: several images ({names}) share one caption"
@@ -145,6 +189,36 @@ class Candidate:
             return f"{unsupported[0]}: dropcast publishes JPEG, PNG and WebP; convert the picture to one of them"
         return None
 
+    def _album_problem(self) -> str | None:
+        """Why the numbered images cannot make an album: mixed with others, a number twice, 0."""
+        if not self.members:
+            return None
+        if self.images:
+            own = ", ".join(sorted(f.path.name for f in self.images))
+            first = self.members[0][1].path.name
+            return (
+                f"ambiguous post {self.stem!r}: {own} and the album images "
+                f"{_names(self.album_images)} share one caption; an album numbers every image "
+                f"({self.stem}.1, {self.stem}.2, …): rename {own}, or give {first} a caption "
+                f"of its own ({split_name(first)[0]}{CAPTION_SUFFIX})"
+            )
+        numbers = [number for number, _ in self.members]
+        if 0 in numbers:
+            zero = self.members[numbers.index(0)][1].path.name
+            return f"album {self.stem!r}: {zero} is numbered 0; album images are numbered from 1"
+        for number in sorted(set(numbers)):
+            same = [file for n, file in self.members if n == number]
+            if len(same) > 1:
+                return (
+                    f"ambiguous album {self.stem!r}: {_names(same)} are all image {number}; "
+                    "give each image a number of its own"
+                )
+        return None
+
+
+def _names(files: Iterable[InboxFile]) -> str:
+    return ", ".join(file.path.name for file in files)
+
 
 def not_a_file(entry: InboxFile) -> str:
     """`x.jpg is a directory, not a file; dropcast never opens it`."""
@@ -152,8 +226,11 @@ def not_a_file(entry: InboxFile) -> str:
 
 
 def _being_written(candidate: Candidate, temporaries: set[str]) -> bool:
+    """A temporary file of one of the post's files, or of an image numbered for its album
+    (`walk.3.jpg.part`, rsync's `.walk.3.jpg.x1Y2`, syncthing's): the post waits for it."""
     names = tuple(f"{file.path.name}." for file in candidate.files)
-    return any(temporary.startswith(names) for temporary in temporaries)
+    member = re.compile(rf"(?:\.syncthing\.|\.)?{re.escape(candidate.stem)}\.[0-9]+\.")
+    return any(t.startswith(names) or member.match(t) for t in temporaries)
 
 
 class FileTable:
@@ -162,6 +239,7 @@ class FileTable:
     def __init__(self, folder: Path) -> None:
         self.folder = folder
         self._by_stem: dict[str, dict[str, InboxFile]] = {}
+        self._numbered: dict[str, set[str]] = {}  # `walk` → the stems `walk.1`, `walk.2` there
         self._candidates: dict[str, Candidate] = {}  # built on demand, dropped on a change
         self.temporaries: set[str] = set()
         self.unrecognised: set[str] = set()
@@ -169,12 +247,22 @@ class FileTable:
 
     @property
     def stems(self) -> list[str]:
-        return list(self._by_stem)
+        """The stems of the posts (and would-be posts) present: an album's once, not its images'."""
+        return list(dict.fromkeys(self._album_of(stem) or stem for stem in self._by_stem))
+
+    def _album_of(self, stem: str) -> str | None:
+        """The album whose image `stem` is (`walk` for `walk.2`); None for a post of its own:
+        a stem not numbered, or with a caption of its own (`v1.2.txt`)."""
+        member = album_member(stem)
+        if member is None:
+            return None
+        names = self._by_stem.get(stem, {})
+        return None if any(split_name(n)[1] == CAPTION_SUFFIX for n in names) else member[0]
 
     def rescan(self) -> list[InboxFile]:
         """List the whole folder again (raises OSError if it cannot); returns every file."""
         self._by_stem, self.temporaries, self.unrecognised = {}, set(), set()
-        self._candidates, self.undecodable = {}, set()
+        self._candidates, self.undecodable, self._numbered = {}, set(), {}
         with os.scandir(self.folder) as entries:
             for entry in entries:
                 self._record(entry.name, _look_at(Path(entry.path)))
@@ -203,8 +291,19 @@ class FileTable:
         files = [(name, f) for name, f in entries if f.kind is None]
         images = tuple(f for name, f in files if split_name(name)[1] != CAPTION_SUFFIX)
         captions = tuple(f for name, f in files if split_name(name)[1] == CAPTION_SUFFIX)
-        odd = tuple(f for _, f in entries if f.kind is not None)
-        return Candidate(stem, images, captions, odd)
+        odd = [f for _, f in entries if f.kind is not None]
+        members = []
+        for member_stem in self._numbered.get(stem, ()):
+            member = album_member(member_stem)
+            if member is None or self._album_of(member_stem) != stem:
+                continue  # a post of its own
+            for _, file in sorted(self._by_stem[member_stem].items()):
+                if file.kind is None:
+                    members.append((member[1], file))
+                else:
+                    odd.append(file)
+        members.sort(key=lambda member: (member[0], member[1].path.name))
+        return Candidate(stem, images, captions, tuple(odd), tuple(members))
 
     def being_written(self, candidate: Candidate) -> bool:
         return bool(self.temporaries) and _being_written(candidate, self.temporaries)
@@ -212,6 +311,23 @@ class FileTable:
     def _record(self, name: str, file: InboxFile | None) -> None:
         stem, suffix = split_name(name)
         self._candidates.pop(stem, None)
+        member = album_member(stem)
+        if member is not None:  # it may be an image of that album, or stop being one
+            self._candidates.pop(member[0], None)
+        self._record_in_stem(name, stem, suffix, file)
+        if member is not None:
+            self._note_numbered(member[0], stem)
+
+    def _note_numbered(self, album: str, stem: str) -> None:
+        numbered = self._numbered.setdefault(album, set())
+        if stem in self._by_stem:
+            numbered.add(stem)
+        else:
+            numbered.discard(stem)
+        if not numbered:
+            del self._numbered[album]
+
+    def _record_in_stem(self, name: str, stem: str, suffix: str, file: InboxFile | None) -> None:
         self.temporaries.discard(name)
         self.unrecognised.discard(name)
         self.undecodable.discard(name)
@@ -305,10 +421,20 @@ class SettleTracker:
         return max((self.ready_at(file) for file in candidate.files), default=float("-inf"))
 
 
-def _partner_wanted(stem: str, file: InboxFile) -> str:
-    """What a file alone waits for, in words: `its caption x.txt`."""
+def _partner_wanted(candidate: Candidate, file: InboxFile) -> str:
+    """What a file of an incomplete post waits for, in words: `its caption x.txt`."""
+    stem = candidate.stem
+    missing = candidate.missing_number
+    if candidate.is_pair and missing is not None:
+        return (
+            f"the album's image {stem}.{missing}.jpg (or .jpeg, .png, .webp): "
+            "an album's images are numbered 1, 2, 3, … without a gap"
+        )
     if split_name(file.path.name)[1] == CAPTION_SUFFIX:
         return f"an image {stem}.jpg, {stem}.jpeg, {stem}.png or {stem}.webp"
+    if file in candidate.album_images:
+        own = f"{split_name(file.path.name)[0]}{CAPTION_SUFFIX}"
+        return f"its album's caption {stem}{CAPTION_SUFFIX}, or {own} for this image alone"
     return f"its caption {stem}{CAPTION_SUFFIX}"
 
 
@@ -363,7 +489,7 @@ class Inbox:
             if stem in self._in_flight:
                 continue
             candidate = self._table.candidate(stem)
-            if not candidate.is_pair:
+            if not candidate.is_complete:
                 next_at = min(next_at, self._watch_alone(candidate, now, alone))
                 continue
             if self._table.being_written(candidate):
@@ -394,7 +520,8 @@ class Inbox:
         self._reported_names = set(names)
 
     def _watch_alone(self, candidate: Candidate, now: float, alone: set[Path]) -> float:
-        """Warn once about each entry that is not a file, and each file alone too long.
+        """Warn once about each entry that is not a file, and each file alone too long (for
+        an album with a gap, its caption).
 
         Returns when the next warning is due, so that the daemon looks again then.
         """
@@ -405,8 +532,9 @@ class Inbox:
                 log.warning("inbox.not_a_file", file=entry.path.name, reason=not_a_file(entry))
         bound = max(ORPHAN_MIN_SECONDS, ORPHAN_SETTLE_TIMES * self.tracker.settle_seconds)
         next_at = float("inf")
-        for file in candidate.files:
-            alone.add(file.path)
+        alone.update(file.path for file in candidate.files)
+        # An album with a gap: one warning, on its caption, rather than one per image.
+        for file in candidate.captions if candidate.is_pair else candidate.files:
             since = self._alone_since.setdefault(file.path, now)
             if file.path in self._reported:
                 continue
@@ -417,7 +545,7 @@ class Inbox:
             log.warning(
                 "inbox.orphan",
                 file=file.path.name,
-                waits_for=_partner_wanted(candidate.stem, file),
+                waits_for=_partner_wanted(candidate, file),
                 waited_seconds=round(now - since),
             )
         return next_at
