@@ -24,6 +24,7 @@ from daemon.publishers.email.message import (
     ENCODED_WORD_LIMIT,
     LINE_LIMIT,
     TITLE_LIMIT,
+    Content,
     as_smtp_bytes,
     build_message,
     content_disposition,
@@ -156,8 +157,8 @@ def test_a_named_sender_is_accepted_and_its_address_used_for_the_envelope() -> N
     assert settings(sender="Dropcast <me@example.com>").sender_address == "me@example.com"
 
 
-def _attachment(tmp_path: Path) -> Any:
-    return load_attachment(make_image(tmp_path / "a.jpg"), 10_000_000)
+def _attachment(tmp_path: Path) -> Content:
+    return Content((load_attachment(make_image(tmp_path / "a.jpg"), 10_000_000),))
 
 
 def _as_sent(message: Message) -> EmailMessage:
@@ -272,7 +273,7 @@ def test_a_long_subject_outside_ascii_arrives_exactly_as_written(tmp_path: Path)
             settings(subject="{stem}", sender="Élodie <me@example.com>"),
             subject,
             "Caption",
-            load_attachment(image, 10_000_000),
+            Content((load_attachment(image, 10_000_000),)),
             datetime.now().astimezone(),
         )
     )

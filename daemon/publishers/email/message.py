@@ -1,9 +1,11 @@
-"""The e-mail a post becomes: headers, the caption as a UTF-8 body, the image attached.
+"""The e-mail a post becomes: headers, the caption as a UTF-8 body, the images attached.
 
 Mail-to-post gateways read the subject as a title, the plain-text body as the caption and
-the attachment as the photo, so the message is plain and standard (RFC 5322, MIME, RFC 2047
-subjects, RFC 2231 file names with an ASCII fallback). With `html: true` the text also comes as HTML, with the
-image shown inline (`cid:`); the image is then sent once, as the inline part.
+the attachments as the photos, so the message is plain and standard (RFC 5322, MIME, RFC
+2047 subjects, RFC 2231 file names with an ASCII fallback). An album's images are attached
+in order, each with its alt text as `Content-Description` (RFC 2045). With `html: true` the
+text also comes as HTML, with the images shown inline (`cid:`, their alt text as `alt`);
+each image is then sent once, as the inline part.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 import base64
 import html
 import unicodedata
+from dataclasses import dataclass
 from datetime import datetime
 from email import encoders
 from email.charset import QP, Charset
@@ -22,6 +25,7 @@ from email.policy import compat32
 from email.utils import format_datetime, formataddr, make_msgid, parseaddr, quote
 from urllib.parse import quote as url_quote
 
+from daemon.frontmatter import ContentWarning
 from daemon.names import sendable
 from daemon.publishers.email.image import Attachment
 from daemon.publishers.email.settings import EmailSettings
@@ -45,9 +49,24 @@ _HTML = """<!doctype html>
 <html><head><meta charset="utf-8"></head>
 <body>
 <p style="white-space: pre-wrap">{text}</p>
-<p><img src="cid:{cid}" alt="{alt}" style="max-width: 100%"></p>
+{images}
 </body></html>
 """
+_HTML_IMAGE = '<p><img src="cid:{cid}" alt="{alt}" style="max-width: 100%"></p>'
+
+
+@dataclass(frozen=True)
+class Content:
+    """What one message carries: the images (in order) with their alt text, the warning,
+    and which message of how many it is when an album is split ((1, 1) when it is not)."""
+
+    attachments: tuple[Attachment, ...]
+    alts: tuple[str, ...] = ()
+    content_warning: ContentWarning | None = None
+    part: tuple[int, int] = (1, 1)
+
+    def alt_for(self, index: int) -> str:
+        return self.alts[index] if index < len(self.alts) else ""
 
 
 def title_of(caption: str, stem: str) -> str:
@@ -72,12 +91,12 @@ def build_message(
     settings: EmailSettings,
     stem: str,
     caption: str,
-    attachment: Attachment,
+    content: Content,
     now: datetime,
     message_id: str | None = None,
 ) -> Message:
-    """The message for one post, sent at `now` (an aware local time), with `message_id`
-    (a new one if None)."""
+    """The message for one post (or one part of a split album), sent at `now` (an aware
+    local time), with `message_id` (a new one if None)."""
     fields = {"title": title_of(caption, stem), "stem": stem, "date": now.date().isoformat()}
     body = (
         caption
@@ -86,15 +105,38 @@ def build_message(
     )
     domain = _domain_of(settings.sender)
     if settings.html:
-        message = _html_layout(body, stem, attachment, domain)
+        message = _html_layout(body, stem, content, domain)
     else:
-        message = MIMEMultipart("mixed", _subparts=[_text(body), _image(attachment, "attachment")])
+        images = [_image(a, "attachment", content.alt_for(i)) for i, a in _numbered(content)]
+        message = MIMEMultipart("mixed", _subparts=[_text(body), *images])
     message["Date"] = format_datetime(now)
     message["Message-ID"] = message_id or make_msgid("dropcast", domain=domain)
     message["From"] = _address(settings.sender)
     message["To"] = ", ".join(_address(recipient) for recipient in settings.recipients)
-    message["Subject"] = _subject(" ".join(settings.subject.format_map(fields).split()))
+    message["Subject"] = _subject(subject_of(settings, fields, content))
     return message
+
+
+def subject_of(settings: EmailSettings, fields: dict[str, str], content: Content) -> str:
+    """The subject on one line: the warning's prefix, the template, and "(1/2)" for a part."""
+    warning = content.content_warning
+    prefix = (
+        settings.content_warning_subject.format_map({"warning": warning.describe()})
+        if warning is not None
+        else ""
+    )
+    number, total = content.part
+    suffix = f" ({number}/{total})" if total > 1 else ""
+    return " ".join(f"{prefix}{settings.subject.format_map(fields)}{suffix}".split())
+
+
+def image_part_size(attachment: Attachment, alt: str) -> int:
+    """The bytes one attached image takes in a message as sent (its headers and base64)."""
+    return len(as_smtp_bytes(_image(attachment, "attachment", alt)))
+
+
+def _numbered(content: Content) -> list[tuple[int, Attachment]]:
+    return list(enumerate(content.attachments))
 
 
 def as_smtp_bytes(message: Message) -> bytes:
@@ -102,18 +144,24 @@ def as_smtp_bytes(message: Message) -> bytes:
     return message.as_bytes(policy=_SMTP)
 
 
-def _html_layout(text: str, stem: str, attachment: Attachment, domain: str) -> MIMEMultipart:
-    """related[alternative[text, HTML], image], the HTML showing the image.
+def _html_layout(text: str, stem: str, content: Content, domain: str) -> MIMEMultipart:
+    """related[alternative[text, HTML], image, ...], the HTML showing the images in order.
 
-    The image is a direct part of the message (as in the plain layout), so a gateway that
-    looks for attachments among the top-level parts finds it.
+    The images are direct parts of the message (as in the plain layout), so a gateway that
+    looks for attachments among the top-level parts finds them. An image without alt text
+    gets the stem as its `alt`, as before alt text existed.
     """
-    cid = make_msgid("image", domain=domain)
-    page = _HTML.format(text=html.escape(text), cid=cid[1:-1], alt=html.escape(stem))
+    images, tags = [], []
+    for index, attachment in _numbered(content):
+        alt = content.alt_for(index)
+        cid = make_msgid("image", domain=domain)
+        tags.append(_HTML_IMAGE.format(cid=cid[1:-1], alt=html.escape(alt or stem)))
+        image = _image(attachment, "inline", alt)
+        image["Content-ID"] = cid
+        images.append(image)
+    page = _HTML.format(text=html.escape(text), images="\n".join(tags))
     alternative = MIMEMultipart("alternative", _subparts=[_text(text), _text(page, "html")])
-    image = _image(attachment, "inline")
-    image["Content-ID"] = cid
-    return MIMEMultipart("related", _subparts=[alternative, image])
+    return MIMEMultipart("related", _subparts=[alternative, *images])
 
 
 def _text(text: str, subtype: str = "plain") -> MIMENonMultipart:
@@ -122,11 +170,14 @@ def _text(text: str, subtype: str = "plain") -> MIMENonMultipart:
     return part
 
 
-def _image(attachment: Attachment, disposition: str) -> MIMEBase:
+def _image(attachment: Attachment, disposition: str, alt: str = "") -> MIMEBase:
     part = MIMEBase(attachment.maintype, attachment.subtype)
     part.set_payload(attachment.data)
     encoders.encode_base64(part)
     part["Content-Disposition"] = content_disposition(disposition, attachment.filename)
+    description = " ".join(alt.split())  # on one line: a newline would end the header
+    if description:
+        part["Content-Description"] = encoded_header("Content-Description", description)
     return part
 
 
@@ -190,7 +241,12 @@ def _address(address: str) -> str:
 
 
 def _subject(text: str) -> str:
-    """`text` as the Subject header: RFC 2047-encoded and folded where it is not ASCII.
+    """`text` as the Subject header: RFC 2047-encoded and folded where it is not ASCII."""
+    return encoded_header("Subject", text)
+
+
+def encoded_header(name: str, text: str) -> str:
+    """`text` as the value of header `name`: RFC 2047-encoded and folded if not ASCII.
 
     Each encoded word holds whole characters and is at most 75 characters long, each line
     at most 76 (RFC 2047, section 2): the standard library's `Header` makes 76-character
@@ -199,7 +255,7 @@ def _subject(text: str) -> str:
     if text.isascii():
         return text
     words: list[str] = []
-    chunk, room = "", ENCODED_LINE_LIMIT - len("Subject: ")
+    chunk, room = "", ENCODED_LINE_LIMIT - len(f"{name}: ")
     for char in text:
         if chunk and len(_encoded_word(chunk + char)) > room:
             words.append(_encoded_word(chunk))

@@ -17,6 +17,7 @@ from daemon.settings import CallRetrySettings, ConfigPath
 
 SUBJECT_FIELDS = frozenset({"title", "stem", "date"})
 BODY_FIELDS = frozenset({"caption", "title", "stem", "date"})
+WARNING_FIELDS = frozenset({"warning"})
 
 
 def check_template(template: str, allowed: Iterable[str]) -> str:
@@ -64,7 +65,9 @@ class EmailSettings(CallRetrySettings):
     html: bool = False
     timeout: float = Field(default=60.0, gt=0)
     ca_file: ConfigPath | None = None
-    max_attachment_mb: float = Field(default=20.0, gt=0)
+    max_attachment_mb: float = Field(default=20.0, gt=0)  # each image; SIZE bounds the message
+    # In front of the subject of a post with a content warning; "" puts nothing there.
+    content_warning_subject: str = "[CW: {warning}] "
 
     @property
     def smtp_port(self) -> int:
@@ -94,6 +97,11 @@ class EmailSettings(CallRetrySettings):
     @classmethod
     def _check_body(cls, value: str) -> str:
         return value if value == "caption" else check_template(value, BODY_FIELDS)
+
+    @field_validator("content_warning_subject")
+    @classmethod
+    def _check_warning_subject(cls, value: str) -> str:
+        return check_template(value, WARNING_FIELDS)
 
     @field_validator("ca_file")
     @classmethod

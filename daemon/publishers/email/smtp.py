@@ -112,6 +112,11 @@ class SmtpSession:
             await self._data(payload, accepted)
         return Delivery(accepted, refused)
 
+    async def size_limit(self) -> int | None:
+        """The largest message the server takes (its SIZE, after EHLO), None for no limit."""
+        await self._greeted()
+        return _size_limit(self._client.esmtp_extensions.get("size"))
+
     async def still_open(self) -> bool:
         """Whether the server still answers on this connection (NOOP), to send on it again."""
         import aiosmtplib
@@ -311,6 +316,17 @@ class SessionPool:
         else:
             await self.end(session)
         return delivery
+
+    async def size_limit(self) -> int | None:
+        """The server's SIZE, asked on a session that is then kept for the next `send`."""
+        session = await self._take()
+        try:
+            limit = await session.size_limit()
+        except BaseException:
+            await self.end(session)
+            raise
+        self._idle.append(session)  # in use until `in_use` ends: the send takes it
+        return limit
 
     async def open(self) -> tuple[SmtpSession, str]:
         """A new session, connected and logged in, and its description."""
