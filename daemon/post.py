@@ -14,7 +14,12 @@ from pathlib import Path
 
 from PIL import Image, UnidentifiedImageError
 
-from daemon.frontmatter import ContentWarning, FrontMatterError, parse_caption
+from daemon.frontmatter import (
+    ContentWarning,
+    ContentWarningChoice,
+    FrontMatterError,
+    parse_caption,
+)
 
 # Formats a platform can take, by what Pillow finds inside the file (not by its name).
 _IMAGE_FORMATS = {"JPEG", "PNG", "WEBP", "MPO"}
@@ -86,27 +91,65 @@ class Post:
         return self.captions.get(platform_name, self.caption)
 
 
-def read_post(stem: str, image: Path, caption_file: Path) -> Post:
-    """Read and check a complete post, each file once (blocking: call it from a worker thread)."""
-    image_bytes, caption_bytes = image.read_bytes(), caption_file.read_bytes()
-    check_image_bytes(image.name, image_bytes)
+def read_post(
+    stem: str,
+    images: Path | Sequence[Path],
+    caption_file: Path,
+    default_warning: ContentWarningChoice = "none",
+) -> Post:
+    """Read and check a complete post, each file once (blocking: call it from a worker thread).
+
+    `images` is one image, or an album's in order; `default_warning` (the config's) is the
+    content warning of a post whose front matter says nothing of it.
+    """
+    paths = (images,) if isinstance(images, Path) else tuple(images)
+    if not paths:
+        raise PostRejectedError(f"{stem}: a post without an image")
+    image_digests = [_checked_digest(path) for path in paths]
+    caption_bytes = caption_file.read_bytes()
     try:
         caption = parse_caption(decode_caption(caption_file.name, caption_bytes))
+        alt = caption.overrides.alt_texts(len(paths))
+        warning = caption.overrides.warning_in_force(default_warning)
     except FrontMatterError as error:
         raise PostRejectedError(f"{caption_file.name}: {error}") from None
     return Post(
-        identity=identity_of(image_bytes, caption_bytes),
+        identity=_identity(image_digests, caption_bytes),
         stem=stem,
-        images=(image,),
+        images=paths,
         caption_file=caption_file,
         caption=caption.body,
         platforms=caption.overrides.platforms,
         captions=dict(caption.overrides.captions),
+        alt=alt,
+        content_warning=warning,
     )
 
 
+def _checked_digest(path: Path) -> hashlib._Hash:
+    """The SHA-256 of a checked image: one image's bytes at a time, never an album's at once."""
+    data = path.read_bytes()
+    check_image_bytes(path.name, data)
+    return hashlib.sha256(data)
+
+
+def _identity(image_digests: Sequence[hashlib._Hash], caption_bytes: bytes) -> str:
+    """One image: `identity_of`, exactly (the ledger's earlier posts match it); several: each
+    image's digest in order, then the caption, so that another order is another post."""
+    if len(image_digests) == 1:
+        return _with_caption(image_digests[0].copy(), caption_bytes)
+    digest = hashlib.sha256(b"dropcast album\0")
+    for image_digest in image_digests:
+        digest.update(image_digest.digest())
+    return _with_caption(digest, caption_bytes)
+
+
 def identity_of(image_bytes: bytes, caption_bytes: bytes) -> str:
-    digest = hashlib.sha256(image_bytes)
+    """A one-image post's identity: the same post, whatever its name."""
+    return _with_caption(hashlib.sha256(image_bytes), caption_bytes)
+
+
+def _with_caption(digest: hashlib._Hash, caption_bytes: bytes) -> str:
     digest.update(b"\0caption\0")
     digest.update(caption_bytes)
     return digest.hexdigest()
