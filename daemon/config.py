@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
 
 import yaml
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, field_validator
 
+from daemon.frontmatter import ContentWarningChoice, check_content_warning
 from daemon.registry import Registry, RegistryError
 from daemon.secrets import UnresolvedReferenceError, resolve_references
 from daemon.settings import (
@@ -60,7 +61,14 @@ class CoreSettings(StrictModel):
     # Images of more pixels are refused at intake, from their header (daemon.post says why 50 Mpx).
     max_image_pixels: int = Field(default=50_000_000, ge=1)
     shutdown_grace_seconds: float = Field(default=30.0, ge=0)
+    # The content warning of every post whose front matter says nothing of it.
+    default_content_warning: ContentWarningChoice = "none"
     log: LogSettings = LogSettings()
+
+    @field_validator("default_content_warning", mode="before")
+    @classmethod
+    def _known_warning(cls, value: object) -> object:
+        return check_content_warning(value)
 
 
 @dataclass(frozen=True)

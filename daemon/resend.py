@@ -17,6 +17,7 @@ import structlog
 
 from daemon.archive import Filing, write_record
 from daemon.config import ApplicationConfig
+from daemon.frontmatter import ContentWarningChoice
 from daemon.inbox import CAPTION_SUFFIX, IMAGE_SUFFIXES
 from daemon.ledger import (
     AsyncLedger,
@@ -120,7 +121,9 @@ async def resend(ledger: AsyncLedger, row: PostRow, lease: Lease) -> tuple[Outco
     """
     assert row.filing is not None
     filing = Filing.from_json(row.filing)
-    post = replace(await anyio.to_thread.run_sync(_read_archived, filing), ledger_id=row.id)
+    default_warning = lease.config.core.default_content_warning
+    archived = await anyio.to_thread.run_sync(_read_archived, filing, default_warning)
+    post = replace(archived, ledger_id=row.id)
     known = await ledger.run(Ledger.deliveries, row.id)
     publishers = _enabled(known, lease)
     timeout = lease.config.core.publish_timeout
@@ -142,11 +145,12 @@ def _enabled(known: Mapping[str, Delivery], lease: Lease) -> dict[str, AnyPublis
     return enabled
 
 
-def _read_archived(filing: Filing) -> Post:
+def _read_archived(filing: Filing, default_warning: ContentWarningChoice) -> Post:
+    """The archived post, its images in the order they were filed (an album's order)."""
     images = [target for _, target in filing.moves if target.suffix.lower() in IMAGE_SUFFIXES]
     captions = [target for _, target in filing.moves if target.suffix.lower() == CAPTION_SUFFIX]
-    if len(images) != 1 or len(captions) != 1:
+    if not images or len(captions) != 1:
         raise PostRejectedError(
-            f"{filing.stem}: the archived post is not one image and one caption"
+            f"{filing.stem}: the archived post is not its images and one caption"
         )
-    return read_post(filing.stem, images[0], captions[0])
+    return read_post(filing.stem, images, captions[0], default_warning)

@@ -26,6 +26,7 @@ import anyio
 import structlog
 
 from daemon.filing import Decision, Filer, archive_day
+from daemon.frontmatter import ContentWarningChoice
 from daemon.inbox import Candidate
 from daemon.ledger import (
     Admission,
@@ -126,7 +127,7 @@ class PostWorkflow:
     async def _admit(self, candidate: Candidate, lease: Lease) -> tuple[Post, Admission] | Done:
         """Read the post and find or open its row; a post that cannot go on now ends here."""
         try:
-            post = await _read(candidate)
+            post = await _read(candidate, lease.config.core.default_content_warning)
         except PostRejectedError as error:
             return await self._reject(candidate, lease, str(error))
         except OSError as error:  # unreadable now (permissions, vanished): perhaps not later
@@ -230,12 +231,16 @@ def _or_later(filed: Outcome | None) -> Done:
 # Admit and choose platforms.
 
 
-async def _read(candidate: Candidate) -> Post:
+async def _read(candidate: Candidate, default_warning: ContentWarningChoice) -> Post:
+    """The post, its content warning resolved: its front matter's, else the config's default."""
     problem = candidate.problem()
     if problem is not None:
         raise PostRejectedError(problem)
-    image, caption = candidate.images[0].path, candidate.captions[0].path
-    return await anyio.to_thread.run_sync(read_post, candidate.stem, image, caption)
+    images = [file.path for file in candidate.post_images]
+    caption = candidate.captions[0].path
+    return await anyio.to_thread.run_sync(
+        read_post, candidate.stem, images, caption, default_warning
+    )
 
 
 async def _earlier_copy(
