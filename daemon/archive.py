@@ -60,12 +60,16 @@ def plan_filing(
 ) -> Filing:
     """Choose the names in `destination`: `stem`, or the next free `stem-1`, `stem-2`, ….
 
-    All of a post's files (and its record) share the chosen stem. A name is free if no
-    file has it and it is not `reserved` (planned for another post, not yet moved there).
+    All of a post's files (and its record) share the chosen stem, each keeping what follows
+    the post's stem in its name (an album's `walk.2.jpg` becomes `walk-1.2.jpg`). A name is
+    free if no file has it and it is not `reserved` (planned for another post, not yet moved).
     """
     destination.mkdir(parents=True, exist_ok=True)
-    new_stem = _free_stem(destination, stem, [_suffix_of(f) for f in files], reserved)
-    moves = tuple((file, destination / f"{new_stem}{_suffix_of(file)}") for file in files)
+    tails = [_tail_of(file, stem) for file in files]
+    new_stem = _free_stem(destination, stem, tails, reserved)
+    moves = tuple(
+        (file, destination / f"{new_stem}{tail}") for file, tail in zip(files, tails, strict=True)
+    )
     return Filing(destination, new_stem, moves)
 
 
@@ -138,10 +142,13 @@ def _fit_name_length(destination: Path, stem: str, longest_suffix: int) -> str:
     return cut
 
 
-def _suffix_of(file: Path) -> str:
-    """The original suffix with its case (`A.JPG` keeps `.JPG`)."""
-    stem, dot, suffix = file.name.rpartition(".")
-    return f".{suffix}" if dot and stem else ""
+def _tail_of(file: Path, stem: str) -> str:
+    """What follows the post's stem in the name, with its case (`A.JPG`: `.JPG`; the album
+    `walk`'s `walk.2.jpg`: `.2.jpg`); else the file's own suffix."""
+    if file.name.startswith(f"{stem}."):
+        return file.name[len(stem) :]
+    name, dot, suffix = file.name.rpartition(".")
+    return f".{suffix}" if dot and name else ""
 
 
 def _temporary_beside(target: Path) -> Path:
