@@ -85,6 +85,9 @@ class Behaviour:
     mail_replies: list[str] = field(default_factory=list)  # answers to MAIL, used up in order
     data_replies: list[str] = field(default_factory=list)  # answers to DATA, used up in order
     stall_seconds: float = 0.0  # wait before answering MAIL
+    # Extra waits before answering the MAIL commands of these numbers (from 1, in the order
+    # the server saw them): to stop a client in the middle of a post's messages.
+    mail_stalls: dict[int, float] = field(default_factory=dict)
     answer_delay: float = 0.0  # keep the message, then wait this long before answering it
     garbled_answer: bool = False  # keep the message, then answer with a line that is no reply
 
@@ -268,7 +271,8 @@ class _Handler:
     ) -> str:
         self.server.mail_commands += 1
         behaviour = self.server.behaviour
-        await asyncio.sleep(behaviour.stall_seconds)
+        stall = behaviour.mail_stalls.get(self.server.mail_commands, 0.0)
+        await asyncio.sleep(behaviour.stall_seconds + stall)
         if behaviour.users and not session.authenticated:
             return "530 5.7.0 Authentication required"
         if behaviour.mail_replies:
