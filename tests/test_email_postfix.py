@@ -18,6 +18,8 @@ from typing import Any
 import pytest
 from PIL import Image
 
+from daemon.frontmatter import ContentWarning
+from daemon.post import Post
 from daemon.publisher import PublisherContext
 from daemon.publishers.email import EmailPublisher, EmailSettings
 from daemon.registry import Registry
@@ -266,3 +268,75 @@ def _registry() -> Registry:
     return Registry.discover(
         packages=("daemon.publishers", "tests.fakes.publishers"), entry_point_group=None
     )
+
+
+async def test_an_album_arrives_in_order_with_its_alt_text_and_warning(
+    mail_server: MailServer, tmp_path: Path
+) -> None:
+    """Three images through Postfix: one message, the images in order as sent, each with its
+    alt text (one outside ASCII) as Content-Description and in the HTML's alt, the content
+    warning in front of the subject."""
+    caption = unique("Album walk")
+    alts = ("A red sunset over the lake", "The same lake <at> night", "Nuit étoilée 🌌")
+    post = _album(
+        tmp_path / "inbox", caption, 3, alt=alts, content_warning=ContentWarning("nudity")
+    )
+    result = await publisher(mail_server, "plain", tmp_path, html=True).publish(post)
+    assert result.ok, result.error
+    mail_server.settled()
+    [message] = [
+        m for m in mail_server.messages("post") if m["Subject"] == f"[CW: nudity] {caption}"
+    ]
+    parts = [part for part in message.iter_attachments() if isinstance(part, EmailMessage)]
+    assert [part.get_filename() for part in parts] == ["walk.1.jpg", "walk.2.jpg", "walk.3.jpg"]
+    assert [part.get_content() for part in parts] == [path.read_bytes() for path in post.images]
+    assert [part["Content-Description"] for part in parts] == list(alts)
+    html_part = message.get_body(("html",))
+    assert html_part is not None
+    assert re.findall(r'alt="([^"]*)"', html_part.get_content()) == [
+        "A red sunset over the lake",
+        "The same lake &lt;at&gt; night",
+        "Nuit étoilée 🌌",
+    ]
+
+
+async def test_an_album_over_the_size_limit_is_split_and_each_part_delivered_once(
+    mail_server: MailServer, tmp_path: Path
+) -> None:
+    """Three ~10 KB noise images against Postfix's 40,000-byte SIZE: "(1/2)" and "(2/2)" are
+    each delivered once, all three images in order across them, and a second publish (a
+    retry) sends nothing more."""
+    caption = unique("Split walk")
+    post = _album(tmp_path / "inbox", caption, 3, noise=True)
+    sender = publisher(mail_server, "small", tmp_path)
+    result = await sender.publish(post)
+    assert result.ok, result.error
+    assert len(result.notes) == 1
+    assert "sent as 2 messages" in result.notes[0]
+    assert (await sender.publish(post)).attempts == 0
+    mail_server.settled()
+    assert mail_server.copies("post", f"{caption} (1/2)") == 1
+    assert mail_server.copies("post", f"{caption} (2/2)") == 1
+    found = [
+        part.get_content()
+        for number in (1, 2)
+        for message in mail_server.messages("post")
+        if message["Subject"] == f"{caption} ({number}/2)"
+        for part in message.iter_attachments()
+        if isinstance(part, EmailMessage)
+    ]
+    assert found == [path.read_bytes() for path in post.images]
+
+
+def _album(folder: Path, caption: str, count: int, *, noise: bool = False, **kwargs: Any) -> Post:
+    """`walk.1.jpg` ... with one caption; noise images are about 10 KB each as JPEG."""
+    folder.mkdir(exist_ok=True)
+    images = []
+    for number in range(1, count + 1):
+        path = folder / f"walk.{number}.jpg"
+        pixels = os.urandom(30_000) if noise else bytes([number * 60]) * 30_000
+        Image.frombytes("RGB", (100, 100), pixels).save(path, "JPEG", quality=90)
+        images.append(path)
+    caption_file = folder / "walk.txt"
+    caption_file.write_text(caption, encoding="utf-8")
+    return Post("walk", tuple(images), caption_file, caption, **kwargs)
