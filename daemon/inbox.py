@@ -182,7 +182,7 @@ class Candidate:
             return f"{', '.join(links)}: a symbolic link; copy the file itself into the inbox"
         unsupported = [
             f.path.name
-            for f in self.images
+            for f in (*self.images, *self.album_images)
             if split_name(f.path.name)[1] in UNSUPPORTED_IMAGE_SUFFIXES
         ]
         if unsupported:

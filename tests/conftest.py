@@ -46,9 +46,14 @@ def registry() -> Registry:
     return Registry.discover(packages=TEST_PACKAGES, entry_point_group=None)
 
 
-def make_image(path: Path, size: tuple[int, int] = (64, 48), image_format: str = "JPEG") -> Path:
+def make_image(
+    path: Path,
+    size: tuple[int, int] = (64, 48),
+    image_format: str = "JPEG",
+    colour: tuple[int, int, int] = (180, 90, 40),
+) -> Path:
     """Write a real image file and return its path."""
-    Image.new("RGB", size, (180, 90, 40)).save(path, image_format)
+    Image.new("RGB", size, colour).save(path, image_format)
     return path
 
 
@@ -60,6 +65,22 @@ def write_post(inbox: Path, stem: str, caption: str | None = None, suffix: str =
     )
     (inbox / f"{stem}.txt").write_text(caption, encoding="utf-8")
     return image
+
+
+def write_album(
+    inbox: Path, stem: str, count: int, caption: str | None = None, suffix: str = ".jpg"
+) -> list[Path]:
+    """Drop an album: `stem.1` … `stem.<count>`, each a different picture, then its caption."""
+    caption = f"A caption for the album {stem}" if caption is None else caption
+    image_format = "PNG" if suffix.lower() == ".png" else "JPEG"
+    images = [
+        make_image(
+            inbox / f"{stem}.{n}{suffix}", image_format=image_format, colour=(n * 20 % 256, 90, 40)
+        )
+        for n in range(1, count + 1)
+    ]
+    (inbox / f"{stem}.txt").write_text(caption, encoding="utf-8")
+    return images
 
 
 def write_config(folder: Path, platforms: dict[str, Any] | None = None, **core: Any) -> Path:
