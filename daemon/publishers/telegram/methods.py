@@ -6,6 +6,7 @@ a disabled platform must not make import aiogram.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from daemon.publishers.telegram.media import Media
@@ -16,8 +17,17 @@ if TYPE_CHECKING:
     from aiogram.types import Message
 
 
+@dataclass(frozen=True)
+class Delivery:
+    """How a post's images go to a chat: its parse mode, its notification, its spoiler."""
+
+    parse_mode: str | None
+    silent: bool
+    spoiler: bool  # a content warning: every photo hidden until tapped
+
+
 def media_method(
-    chat: int | str, media: Media, caption: str | None, parse_mode: str | None, silent: bool
+    chat: int | str, media: Media, caption: str | None, how: Delivery
 ) -> TelegramMethod[Message]:
     """`sendPhoto` or `sendDocument` for one image with its caption."""
     from aiogram.methods import SendDocument, SendPhoto
@@ -30,26 +40,23 @@ def media_method(
             chat_id=chat,
             photo=file,
             caption=caption,
-            parse_mode=parse_mode,
-            disable_notification=silent,
+            parse_mode=how.parse_mode,
+            disable_notification=how.silent,
+            has_spoiler=how.spoiler or None,
         )
-    return SendDocument(
+    return SendDocument(  # a document has no spoiler: a warned post never sends one
         chat_id=chat,
         document=file,
         caption=caption,
-        parse_mode=parse_mode,
-        disable_notification=silent,
+        parse_mode=how.parse_mode,
+        disable_notification=how.silent,
     )
 
 
 def album_method(
-    chat: int | str,
-    media: tuple[Media, ...],
-    caption: str | None,
-    parse_mode: str | None,
-    silent: bool,
+    chat: int | str, media: tuple[Media, ...], caption: str | None, how: Delivery
 ) -> SendMediaGroup:
-    """`sendMediaGroup` for several images; the caption goes with the first."""
+    """`sendMediaGroup` for an album of 2 to 10 images; the caption goes with the first."""
     from aiogram.methods import SendMediaGroup
     from aiogram.types import InputMediaDocument, InputMediaPhoto, MediaUnion
 
@@ -59,11 +66,15 @@ def album_method(
     for index, item in enumerate(media):
         text = caption if index == 0 else None
         file = input_file(item)
+        mode = how.parse_mode
         if item.as_photo:
-            items.append(InputMediaPhoto(media=file, caption=text, parse_mode=parse_mode))
+            spoiler = how.spoiler or None
+            items.append(
+                InputMediaPhoto(media=file, caption=text, parse_mode=mode, has_spoiler=spoiler)
+            )
         else:
-            items.append(InputMediaDocument(media=file, caption=text, parse_mode=parse_mode))
-    return SendMediaGroup(chat_id=chat, media=items, disable_notification=silent)
+            items.append(InputMediaDocument(media=file, caption=text, parse_mode=mode))
+    return SendMediaGroup(chat_id=chat, media=items, disable_notification=how.silent)
 
 
 def text_method(chat: int | str, text: str, parse_mode: str | None, reply_to: int) -> SendMessage:

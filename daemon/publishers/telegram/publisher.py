@@ -1,9 +1,10 @@
 """`TelegramPublisher`: each post to every chat in `chat_ids`, each chat's parts tracked.
 
-Each chat in `chat_ids` gets the image with as much of the caption as fits (1024
-characters); the rest follows as text messages that reply to it (4096 characters each). A
-post counts as published only when every chat got all of it. aiogram is imported on first
-use: a disabled platform costs nothing.
+Each chat in `chat_ids` gets the image, or the album (more than 10 images: several albums,
+see `album`), with as much of the caption as fits (1024 characters); the rest follows as
+text messages that reply to it (4096 characters each). Each album and each reply is a
+destination of its own (`steps`). A post counts as published only when every chat got all
+of it. aiogram is imported on first use: a disabled platform costs nothing.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import structlog
 from daemon.post import Post
 from daemon.progress import Destination, Destinations, DestinationState
 from daemon.publisher import Publisher, PublisherContext, PublishResult
+from daemon.publishers.telegram.album import as_groups
 from daemon.publishers.telegram.api import (
     BotClient,
     TelegramCallError,
@@ -25,9 +27,11 @@ from daemon.publishers.telegram.api import (
 )
 from daemon.publishers.telegram.legacy import LegacyDeliveries, post_key
 from daemon.publishers.telegram.media import Media, prepare_media
-from daemon.publishers.telegram.methods import album_method, media_method, text_method
+from daemon.publishers.telegram.methods import Delivery, album_method, media_method, text_method
+from daemon.publishers.telegram.plan import Plan, oversize_for, uncovered
 from daemon.publishers.telegram.settings import TelegramSettings
-from daemon.publishers.telegram.text import CAPTION_LIMIT, ParseMode, split_caption
+from daemon.publishers.telegram.steps import HEAD, Step
+from daemon.publishers.telegram.text import ParseMode, split_caption
 from daemon.retry import GaveUpError, RetryAfter
 
 if TYPE_CHECKING:
@@ -38,44 +42,11 @@ T = TypeVar("T")
 
 log = structlog.get_logger("dropcast.telegram")
 
-_ALBUM_LIMIT = 10
-
-
-@dataclass(frozen=True)
-class _Plan:
-    """What every chat gets: the image(s), then the caption's pieces."""
-
-    media: tuple[Media, ...]
-    pieces: tuple[str, ...]  # the first goes with the image; each other one is a message
-    known: dict[str, Destination]  # each chat's parts from earlier attempts, by part name
-
-    @property
-    def steps(self) -> int:
-        return max(1, len(self.pieces))
-
-    @property
-    def notes(self) -> tuple[str, ...]:
-        """For the result record: images not sent as they are, and a caption that was split."""
-        notes = [item.note for item in self.media if item.note is not None]
-        if len(self.pieces) > 1:
-            replies = len(self.pieces) - 1
-            notes.append(
-                f"caption split into {len(self.pieces)} messages (Telegram takes "
-                f"{CAPTION_LIMIT:,} characters with an image): the image's caption and "
-                f"{replies} {'reply' if replies == 1 else 'replies'}"
-            )
-        return tuple(notes)
-
-
-def part_name(chat: str, step: int) -> str:
-    """A chat's part as a destination: `@chan#0` is the image, `@chan#1` the first reply."""
-    return f"{chat}#{step}"
-
 
 @dataclass(frozen=True)
 class _ChatResult:
     chat: str
-    head: Destination | None  # the image's message, if it arrived
+    head: Destination | None  # the first image's message, if it arrived
     attempts: int
     error: str | None = None
     lost: bool = False  # a part's answer never came: it may have arrived
@@ -99,14 +70,12 @@ class TelegramPublisher(Publisher[TelegramSettings]):
         self._legacy = LegacyDeliveries(context.state_dir / "telegram" / "deliveries.json")
 
     async def publish(self, post: Post) -> PublishResult:
-        if len(post.images) > _ALBUM_LIMIT:
-            return PublishResult.failure(
-                f"a Telegram album holds at most {_ALBUM_LIMIT} images; this post has "
-                f"{len(post.images)}"
-            )
         await self._client.load()
         destinations = self.context.progress.for_post(post, self.platform_name)
         plan = await self._plan(post, destinations)
+        problem = uncovered(post, plan.media)
+        if problem is not None:
+            return PublishResult.failure(problem)
         results: dict[str, _ChatResult] = {}
         async with anyio.create_task_group() as group:
             for chat in self.settings.chat_ids:
@@ -146,10 +115,10 @@ class TelegramPublisher(Publisher[TelegramSettings]):
         """
         return await self.call(lambda: self._client.send(method, chat), retry=retry)
 
-    async def _plan(self, post: Post, destinations: Destinations) -> _Plan:
+    async def _plan(self, post: Post, destinations: Destinations) -> Plan:
         caption = post.caption_for(self.platform_name)
         mode: ParseMode | None = self.settings.parse_mode
-        oversize = self.settings.oversize
+        oversize = oversize_for(post, self.settings.oversize)
         legacy = self._legacy
 
         def look() -> tuple[list[Media], str, list[Destination]]:  # one thread trip
@@ -162,17 +131,21 @@ class TelegramPublisher(Publisher[TelegramSettings]):
             await destinations.mark(migrated)  # (a mark never undoes a `sent`)
             await anyio.to_thread.run_sync(legacy.forget, key)
         known = await destinations.known()
-        if len(media) > 1 and not all(item.as_photo for item in media):
-            # An album is all photos or all documents: one document makes them all documents.
-            media = [replace(item, as_photo=False, scaled=None) for item in media]
-        for item in media:
+        plan = Plan(
+            as_groups(media),
+            tuple(split_caption(caption, mode)),
+            known,
+            spoiler=post.content_warning is not None,
+            has_alt=any(post.alt),
+        )
+        for item in plan.media:
             _log_choice(item)
-        return _Plan(tuple(media), tuple(split_caption(caption, mode)), known)
+        return plan
 
     async def _deliver(
         self,
         chat: int | str,
-        plan: _Plan,
+        plan: Plan,
         destinations: Destinations,
         results: dict[str, _ChatResult],
     ) -> None:
@@ -184,60 +157,67 @@ class TelegramPublisher(Publisher[TelegramSettings]):
             except Exception as error:  # a bug: report it, and let the other chats finish
                 log.exception("chat.crashed")
                 message = self._client.scrub(f"unexpected error: {type(error).__name__}: {error}")
-                head = (await destinations.known()).get(part_name(label, 0))
+                head = (await destinations.known()).get(HEAD.name(label))
                 results[label] = _ChatResult(label, _arrived(head), 1, message)
 
     async def _deliver_steps(
-        self, chat: int | str, plan: _Plan, destinations: Destinations
+        self, chat: int | str, plan: Plan, destinations: Destinations
     ) -> _ChatResult:
+        """Each step `chat` lacks, in order, marked `sending` right before it goes."""
         label = str(chat)
-        head = _arrived(plan.known.get(part_name(label, 0)))
+        head = _arrived(plan.known.get(HEAD.name(label)))
         if head is not None:
-            log.info("chat.resumed", steps=plan.steps)
-        attempts, step = 0, 0
+            log.info("chat.resumed", steps=len(plan.steps))
+        attempts, done, step = 0, 0, HEAD
         try:
-            for step in range(plan.steps):
-                name = part_name(label, step)
-                if _arrived(plan.known.get(name)) is not None:
-                    continue
-                await destinations.sending([name])
-                sent, tries = await self._send_step(chat, plan, step, head)
-                await destinations.sent(name, sent.remote_id, sent.url)
-                head, attempts = head or sent, max(attempts, tries)
+            for step in plan.steps:
+                name = step.name(label)
+                if _arrived(plan.known.get(name)) is None:
+                    await destinations.sending([name])
+                    sent, tries = await self._send_step(chat, plan, step, head)
+                    await destinations.sent(name, sent.remote_id, sent.url)
+                    head, attempts = sent if step.is_head else head, max(attempts, tries)
+                done += 1
         except GaveUpError as failure:
             lost = isinstance(failure.error, TelegramCallError) and failure.error.lost
-            error = _partly(describe_failure(failure, self.retry_policy), head, step, plan)
+            error = _partly(describe_failure(failure, self.retry_policy), head, done, plan)
             mark = destinations.unknown if lost else destinations.refused
-            await mark(part_name(label, step), error)
+            await mark(step.name(label), error)
             return _ChatResult(label, head, max(attempts, failure.attempts), error, lost)
         return _ChatResult(label, head, attempts)
 
     async def _send_step(
-        self, chat: int | str, plan: _Plan, step: int, head: Destination | None
+        self, chat: int | str, plan: Plan, step: Step, head: Destination | None
     ) -> tuple[Destination, int]:
-        """Send part `step` (0: the image); the sent part, and the attempts it took."""
-        name = part_name(str(chat), step)
-        if step == 0:
-            message, attempts = await self._send_media(chat, plan)
-            return _sent(name, message.message_id, _public_url(chat, message)), attempts
-        assert head is not None  # the image went first: a step after it fails stops the chat
-        reply_to = int(head.remote_id or 0)
-        message, attempts = await self._send_text(chat, plan.pieces[step], reply_to)
-        return _sent(name, message.message_id, None), attempts
+        """Send `step` (an album, or a caption reply); the sent part, and the attempts it took."""
+        name = step.name(str(chat))
+        if step.group is not None:
+            messages, attempts = await self._send_group(chat, plan, step.group)
+            ids = ",".join(str(message.message_id) for message in messages)
+            return _sent(name, ids, _public_url(chat, messages[0])), attempts
+        assert head is not None  # the images went first: a step after them fails stops the chat
+        piece = plan.pieces[step.piece]
+        message, attempts = await self._send_text(chat, piece, first_id(head))
+        return _sent(name, str(message.message_id), None), attempts
 
-    async def _send_media(self, chat: int | str, plan: _Plan) -> tuple[Message, int]:
-        caption = plan.pieces[0] if plan.pieces else None
-        settings = self.settings
-        silent = settings.disable_notification
-        if len(plan.media) == 1:
-            method = media_method(chat, plan.media[0], caption, settings.parse_mode, silent)
-            return await self._send(method, str(chat))
-        album = album_method(chat, plan.media, caption, settings.parse_mode, silent)
-        messages, attempts = await self._send(album, str(chat))
-        return messages[0], attempts
+    async def _send_group(
+        self, chat: int | str, plan: Plan, index: int
+    ) -> tuple[list[Message], int]:
+        """Album `index` (or the one image), the caption with the first; its messages."""
+        group, first = plan.groups[index], index == 0
+        caption = plan.pieces[0] if first and plan.pieces else None
+        # One post makes one notification: the first album's.
+        silent = self.settings.disable_notification or not first
+        how = Delivery(self.settings.parse_mode, silent, plan.spoiler)
+        if len(group) == 1:
+            message, attempts = await self._send(
+                media_method(chat, group[0], caption, how), str(chat)
+            )
+            return [message], attempts
+        return await self._send(album_method(chat, group, caption, how), str(chat))
 
     async def _send_text(self, chat: int | str, piece: str, reply_to: int) -> tuple[Message, int]:
-        """Send one more piece of the caption, replying to the image."""
+        """Send one more piece of the caption, replying to the first image."""
         method = text_method(chat, piece, self.settings.parse_mode, reply_to)
         return await self._send(method, str(chat))
 
@@ -248,8 +228,14 @@ def _time_left() -> float:
     return math.inf if math.isinf(deadline) else deadline - anyio.current_time()
 
 
-def _sent(name: str, message_id: int, url: str | None) -> Destination:
-    return Destination(name, DestinationState.SENT, str(message_id), url)
+def _sent(name: str, message_ids: str, url: str | None) -> Destination:
+    """A sent part; `message_ids` its message's id, or an album's ids joined by commas."""
+    return Destination(name, DestinationState.SENT, message_ids, url)
+
+
+def first_id(destination: Destination) -> int:
+    """The first message of a sent part: the one replies answer (0 if none was kept)."""
+    return int((destination.remote_id or "0").partition(",")[0])
 
 
 def _arrived(destination: Destination | None) -> Destination | None:
@@ -265,12 +251,18 @@ def _public_url(chat: int | str, message: Message) -> str | None:
     return f"https://t.me/{username}/{message.message_id}" if username else None
 
 
-def _partly(error: str, head: Destination | None, step: int, plan: _Plan) -> str:
+def _partly(error: str, head: Destination | None, done: int, plan: Plan) -> str:
+    """The error, and how much of the post the chat has, if any of it."""
     if head is None:
         return error
+    if len(plan.groups) == 1:
+        return (
+            f"{error} (the image and {done} of {len(plan.steps)} caption parts arrived; "
+            "a retry sends only the rest)"
+        )
     return (
-        f"{error} (the image and {step} of {plan.steps} caption parts arrived; "
-        "a retry sends only the rest)"
+        f"{error} (the first {done} of the post's {len(plan.steps)} parts arrived, albums "
+        "first, then caption replies; a retry sends only the rest)"
     )
 
 
@@ -285,7 +277,7 @@ def _summarize(results: list[_ChatResult]) -> PublishResult:
     """One result for all chats: ok only if every chat got the whole post; unknown if a
     part's answer was lost (it may have arrived)."""
     arrived = [(result.chat, result.head) for result in results if result.head]
-    remote_id = " ".join(f"{chat}:{head.remote_id}" for chat, head in arrived)
+    remote_id = " ".join(f"{chat}:{first_id(head)}" for chat, head in arrived)
     url = " ".join(head.url for _, head in arrived if head.url)
     attempts = max(1, *(result.attempts for result in results))
     failed = [result for result in results if result.error is not None]
