@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import html
 import json
+import re
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import pytest
 from PIL import Image
 
+from daemon.frontmatter import ContentWarning
 from daemon.post import Post, read_post
 from daemon.publisher import PublisherContext
 from daemon.publishers.preview import PreviewPublisher, PreviewSettings
@@ -301,3 +305,124 @@ async def test_the_page_shows_the_thumbnail_of_a_stem_with_odd_characters(
     assert _thumbnail_as_a_browser_finds_it(gallery) == gallery / "thumbnails" / thumbnail
     entries = json.loads((gallery / "posts.json").read_text(encoding="utf-8"))
     assert entries[0]["stem"] == stem
+
+
+def _album(inbox: Path, stem: str, count: int, **kwargs: Any) -> Post:
+    """`<stem>.1.jpg` ... `<stem>.<count>.jpg`, each of its own width, and `<stem>.txt`."""
+    images = tuple(
+        make_image(inbox / f"{stem}.{number}.jpg", size=(100 + 10 * number, 50))
+        for number in range(1, count + 1)
+    )
+    caption_file = inbox / f"{stem}.txt"
+    caption_file.write_text("An album", encoding="utf-8")
+    return Post(stem=stem, images=images, caption_file=caption_file, caption="An album", **kwargs)
+
+
+def _entries(gallery: Path) -> list[dict[str, Any]]:
+    entries: list[dict[str, Any]] = json.loads((gallery / "posts.json").read_text("utf-8"))
+    return entries
+
+
+def _img_tags(page: str) -> list[tuple[str, str]]:
+    """Each <img>'s src and alt, unescaped, in the page's order."""
+    found = re.findall(r'<img src="([^"]*)" alt="([^"]*)">', page)
+    return [(html.unescape(src), html.unescape(alt)) for src, alt in found]
+
+
+class TestAlbums:
+    async def test_an_album_shows_every_image_in_order(
+        self, tmp_path: Path, gallery: Path, inbox: Path
+    ) -> None:
+        """Three images: three thumbnails on the page in order, each made from its own image,
+        listed in posts.json."""
+        result = await _publisher(tmp_path, gallery).publish(_album(inbox, "walk", 3))
+        entry_id = result.remote_id
+        expected = [
+            f"thumbnails/{entry_id}.jpg",
+            f"thumbnails/{entry_id}.2.jpg",
+            f"thumbnails/{entry_id}.3.jpg",
+        ]
+        assert [src for src, _ in _img_tags(_page(gallery))] == expected
+        widths = []
+        for name in expected:
+            with Image.open(gallery / name) as image:
+                widths.append(image.width)
+        assert widths == [110, 120, 130]
+        [entry] = _entries(gallery)
+        assert entry["thumbnails"] == expected
+        assert entry["thumbnail"] == expected[0]
+
+    async def test_alt_text_is_each_images_alt_escaped(
+        self, tmp_path: Path, gallery: Path, inbox: Path
+    ) -> None:
+        """Each image's alt text is its img's alt, escaped; one without gets the stem."""
+        alts = ('A "red" <sunset> & lake', "Nuit étoilée 🌌")
+        await _publisher(tmp_path, gallery).publish(_album(inbox, "walk", 3, alt=alts))
+        page = _page(gallery)
+        assert [alt for _, alt in _img_tags(page)] == [*alts, "walk"]
+        assert 'alt="A &quot;red&quot; &lt;sunset&gt; &amp; lake"' in page
+        assert _entries(gallery)[0]["alt"] == [*alts, ""]
+
+    async def test_max_posts_deletes_every_thumbnail_of_a_dropped_album(
+        self, tmp_path: Path, gallery: Path, inbox: Path
+    ) -> None:
+        """An album leaving the gallery takes all its thumbnails with it."""
+        publisher = _publisher(tmp_path, gallery, max_posts=1)
+        await publisher.publish(_album(inbox, "walk", 3))
+        kept = await publisher.publish(_post(inbox, "single"))
+        assert _names(gallery / "thumbnails") == [f"{kept.remote_id}.jpg"]
+
+    async def test_an_album_beside_a_post_named_like_its_thumbnails_overwrites_nothing(
+        self, tmp_path: Path, gallery: Path, inbox: Path
+    ) -> None:
+        """A thumbnail already called like the album's second one (a post "walk.2" in the
+        same second) is left alone: the album takes the next free id."""
+        thumbnails = gallery / "thumbnails"
+        thumbnails.mkdir(parents=True)
+        now = datetime.now(UTC)
+        seconds = [now + timedelta(seconds=n) for n in range(10)]  # the album is sent in these
+        taken = [thumbnails / f"{moment:%Y%m%dT%H%M%S}-walk.2.jpg" for moment in seconds]
+        for path in taken:
+            path.write_bytes(b"the other post's thumbnail")
+        result = await _publisher(tmp_path, gallery).publish(_album(inbox, "walk", 2))
+        assert result.remote_id is not None
+        assert result.remote_id.endswith("-walk-1")
+        assert all(path.read_bytes() == b"the other post's thumbnail" for path in taken)
+
+
+class TestContentWarning:
+    async def test_a_warning_is_a_label_the_images_unfold_behind(
+        self, tmp_path: Path, gallery: Path, inbox: Path
+    ) -> None:
+        """The warning's words are a visible <summary>; every image is inside the <details>,
+        folded until clicked; the caption stays visible; posts.json keeps the words."""
+        post = _album(inbox, "walk", 2, content_warning=ContentWarning("nudity"))
+        await _publisher(tmp_path, gallery).publish(post)
+        page = _page(gallery)
+        article = page[page.index("<article") : page.index("</article>")]
+        details = article[article.index("<details") : article.index("</details>")]
+        assert '<details class="warning"><summary>Content warning: nudity' in details
+        assert "open" not in details.split(">", 1)[0]
+        assert len(_img_tags(details)) == 2
+        assert len(_img_tags(article)) == 2
+        assert "An album" in article.split("</details>", 1)[1]
+        assert "<script" not in page
+        assert _entries(gallery)[0]["content_warning"] == "nudity"
+
+    async def test_the_owners_words_are_the_label_escaped(
+        self, tmp_path: Path, gallery: Path, inbox: Path
+    ) -> None:
+        """spoiler text becomes the label, escaped as HTML."""
+        warning = ContentWarning("graphic-media", "<b>surgery</b> & scars")
+        await _publisher(tmp_path, gallery).publish(_album(inbox, "op", 1, content_warning=warning))
+        page = _page(gallery)
+        assert "Content warning: &lt;b&gt;surgery&lt;/b&gt; &amp; scars" in page
+        assert "<b>surgery" not in page
+
+    async def test_a_post_without_a_warning_has_no_details(
+        self, tmp_path: Path, gallery: Path, inbox: Path
+    ) -> None:
+        """No warning: the images are shown at once; posts.json says null."""
+        await _publisher(tmp_path, gallery).publish(_post(inbox, "sunset"))
+        assert "<details" not in _page(gallery)
+        assert _entries(gallery)[0]["content_warning"] is None

@@ -1,7 +1,9 @@
 """The `preview` platform: a local gallery page, so dropcast shows something with no accounts.
 
-Each post becomes a thumbnail and its caption in `<folder>/index.html`, newest first.
-The entries live in `<folder>/posts.json` (see `Gallery`).
+Each post becomes its thumbnails (every image of an album, in order, each with its alt text
+as the `alt`) and its caption in `<folder>/index.html`, newest first. A post with a content
+warning shows the warning and keeps its images folded behind a `<details>` until clicked
+(no JavaScript, no external assets). The entries live in `<folder>/posts.json` (see `Gallery`).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from daemon.settings import ConfigPath, PlatformSettings
 _THUMBNAIL_SIZE = (640, 640)
 _THUMBNAIL_SUFFIX = ".jpg"
 _MAX_NUMBER = 99_999  # a stem's entries in one second, at most: its name keeps room for this
+_MAX_IMAGES = 999  # an album's thumbnails are `<id>.2.jpg` ...: names keep room for this
 
 Entry = dict[str, Any]
 
@@ -69,33 +72,55 @@ class PreviewPublisher(Publisher[PreviewSettings]):
         folder = self.settings.folder
         (folder / "thumbnails").mkdir(parents=True, exist_ok=True)
         now = datetime.now(UTC)
-        entry_id = _free_id(folder / "thumbnails", f"{now:%Y%m%dT%H%M%S}-", post.stem)
-        thumbnail = Path("thumbnails") / f"{entry_id}{_THUMBNAIL_SUFFIX}"
-        _write_thumbnail(post.image, folder / thumbnail)
+        count = len(post.images)
+        entry_id = _free_id(folder / "thumbnails", f"{now:%Y%m%dT%H%M%S}-", post.stem, count)
+        thumbnails = _thumbnail_names(entry_id, count)
+        for image, thumbnail in zip(post.images, thumbnails, strict=True):
+            _write_thumbnail(image, folder / thumbnail)
+        warning = post.content_warning
         dropped = self._gallery.add(
             {
                 "id": entry_id,
                 "stem": post.stem,
                 "caption": post.caption_for(self.platform_name),
-                "thumbnail": thumbnail.as_posix(),
+                "thumbnail": thumbnails[0],
+                "thumbnails": thumbnails,
+                "alt": [post.alt_for(index) for index in range(count)],
+                "content_warning": None if warning is None else warning.describe(),
                 "published_at": now.isoformat(timespec="seconds"),
             }
         )
         for entry in dropped:
-            _remove_thumbnail(folder, entry.get("thumbnail"))
+            for name in _thumbnails_of(entry):
+                _remove_thumbnail(folder, name)
         return entry_id
 
 
-def _free_id(folder: Path, prefix: str, stem: str) -> str:
-    """`prefix` + the stem as a stored name, with `-1`, `-2`, … if taken.
+def _thumbnail_names(entry_id: str, count: int) -> list[str]:
+    """`thumbnails/<id>.jpg` for the first image (as for a one-image post), `<id>.2.jpg` ..."""
+    numbers = ["" if number == 1 else f".{number}" for number in range(1, count + 1)]
+    return [f"thumbnails/{entry_id}{number}{_THUMBNAIL_SUFFIX}" for number in numbers]
+
+
+def _thumbnails_of(entry: Entry) -> list[object]:
+    """An entry's thumbnails: its list, or (an entry from before albums) its one."""
+    names = entry.get("thumbnails")
+    return list(names) if isinstance(names, list) and names else [entry.get("thumbnail")]
+
+
+def _free_id(folder: Path, prefix: str, stem: str, count: int = 1) -> str:
+    """`prefix` + the stem as a stored name, with `-1`, `-2`, … if any of its `count`
+    thumbnails' names is taken.
 
     Control characters become `_` (a browser drops a newline from the <img> URL) and the stem
-    is cut by bytes, between characters, so `<id>-99999.jpg` fits the file system's NAME_MAX.
+    is cut by bytes, between characters, so `<id>-99999.jpg` (for an album
+    `<id>-99999.999.jpg`) fits the file system's NAME_MAX.
     """
-    room = name_max(folder) - len(prefix) - len(f"-{_MAX_NUMBER}{_THUMBNAIL_SUFFIX}")
+    album_room = len(f".{_MAX_IMAGES}") if count > 1 else 0
+    room = name_max(folder) - len(prefix) - len(f"-{_MAX_NUMBER}{_THUMBNAIL_SUFFIX}") - album_room
     wanted = prefix + cut_to_bytes(sendable(stem), room)
     candidate, number = wanted, 0
-    while (folder / f"{candidate}{_THUMBNAIL_SUFFIX}").exists():
+    while any((folder.parent / n).exists() for n in _thumbnail_names(candidate, count)):
         number += 1
         if number > _MAX_NUMBER:
             raise FileExistsError(f"no free thumbnail name for {stem!r} in {folder}")
@@ -200,7 +225,11 @@ body {{ font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 44rem;
        background: #fafafa; color: #222; }}
 article {{ background: #fff; border: 1px solid #ddd; border-radius: 8px; margin: 0 0 1.5rem;
           padding: 1rem; }}
-img {{ max-width: 100%; border-radius: 4px; }}
+img {{ max-width: 100%; border-radius: 4px; display: block; }}
+img + img {{ margin-top: 0.5rem; }}
+details.warning summary {{ cursor: pointer; font-weight: 600; color: #8a1c1c; background: #fdecec;
+                          border-radius: 4px; padding: 0.5rem 0.75rem; }}
+details.warning[open] summary {{ margin-bottom: 0.5rem; }}
 p.caption {{ white-space: pre-wrap; overflow-wrap: anywhere; }}
 footer {{ color: #777; font-size: 0.85rem; }}
 </style></head>
@@ -211,13 +240,33 @@ footer {{ color: #777; font-size: 0.85rem; }}
 
 
 def render_entry(entry: Entry) -> str:
-    """One entry as HTML; every caption and name is escaped, the thumbnail's as a URL too
-    (a `#`, `?` or `%` in its name would otherwise cut the URL short)."""
+    """One entry as HTML; every caption, alt text and name is escaped, the thumbnails' as URLs
+    too (a `#`, `?` or `%` in a name would otherwise cut the URL short). A content warning is
+    a label that unfolds the images when clicked (`<details>`)."""
+    images = _images_html(entry)
+    warning = entry.get("content_warning")
+    if isinstance(warning, str) and warning:
+        images = (
+            f'<details class="warning"><summary>Content warning: {html.escape(warning)} '
+            f"(click to show)</summary>{images}</details>"
+        )
     return (
-        f'<article id="{html.escape(str(entry.get("id", "")))}">'
-        f'<img src="{html.escape(quote(str(entry.get("thumbnail", ""))))}" '
-        f'alt="{html.escape(str(entry.get("stem", "")))}">'
+        f'<article id="{html.escape(str(entry.get("id", "")))}">{images}'
         f'<p class="caption">{html.escape(str(entry.get("caption", "")))}</p>'
         f"<footer>{html.escape(str(entry.get('stem', '')))} · "
         f"{html.escape(str(entry.get('published_at', '')))}</footer></article>"
     )
+
+
+def _images_html(entry: Entry) -> str:
+    """Each thumbnail in order, its alt text (else the stem, as before alt text) as `alt`."""
+    stem = str(entry.get("stem", ""))
+    alts = entry.get("alt")
+    alts = alts if isinstance(alts, list) else []
+    tags = []
+    for index, name in enumerate(_thumbnails_of(entry)):
+        alt = alts[index] if index < len(alts) and isinstance(alts[index], str) else ""
+        tags.append(
+            f'<img src="{html.escape(quote(str(name or "")))}" alt="{html.escape(alt or stem)}">'
+        )
+    return "".join(tags)
