@@ -173,5 +173,6 @@ def _describe(error: ValidationError) -> str:
     problems = []
     for problem in error.errors():
         where = ".".join(str(part) for part in problem["loc"])
-        problems.append(f"{where}: {describe_issue(problem['type'], problem['msg'])}")
+        issue = describe_issue(problem["type"], problem["msg"])
+        problems.append(f"{where}: {issue}" if where else issue)  # no key: the whole block's
     return "; ".join(problems)

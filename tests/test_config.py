@@ -124,6 +124,16 @@ def test_keys_left_out_take_their_defaults(tmp_path: Path, registry: Registry) -
     assert core.max_attempts == 9
     assert (core.settle_seconds, core.poll, core.publish_timeout) == (2.0, "auto", 120.0)
     assert (core.log.level, core.log.format) == ("info", "auto")
+    assert core.default_content_warning == "none"
+
+
+@pytest.mark.parametrize("warning", ["none", "nudity", "sexual", "porn", "graphic-media"])
+def test_default_content_warning_takes_each_choice(
+    tmp_path: Path, registry: Registry, warning: str
+) -> None:
+    """default_content_warning is one of the front matter's choices."""
+    path = write(tmp_path, f"default_content_warning: {warning}\n")
+    assert load_config(path, registry, environ={}).core.default_content_warning == warning
 
 
 @pytest.mark.parametrize("text", ["", "# only a comment\n", "\n\n"])
@@ -495,6 +505,11 @@ ERROR_CASES: list[tuple[str, str]] = [
         ", line 1: inbox: ${credential:inbox}: CREDENTIALS_DIRECTORY is not set "
         "(systemd sets it for a unit with LoadCredential=)",
     ),
+    (
+        "inbox: x\ndefault_content_warning: nude\n",
+        ", line 2: default_content_warning: 'nude' is not a content warning; "
+        "choose one of none, nudity, sexual, porn, graphic-media",
+    ),
 ]
 
 
@@ -521,6 +536,7 @@ ERROR_CASES: list[tuple[str, str]] = [
         "poll-not-a-choice",
         "malformed-reference",
         "credential-without-directory",
+        "content-warning-not-a-choice",
     ],
 )
 def test_config_error_names_file_line_key_and_expectation(

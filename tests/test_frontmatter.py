@@ -7,7 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from daemon.frontmatter import Caption, FrontMatterError, Overrides, parse_caption
+from daemon.frontmatter import (
+    Caption,
+    ContentWarning,
+    ContentWarningChoice,
+    FrontMatterError,
+    Overrides,
+    parse_caption,
+)
 from daemon.post import PostRejectedError
 from tests.helpers import read_caption_text
 
@@ -246,3 +253,195 @@ def test_read_caption_text_allows_a_caption_that_is_only_a_bom(tmp_path: Path) -
     path.write_bytes(b"\xef\xbb\xbf")
 
     assert read_caption_text(path) == ""
+
+
+# --- alt text and content warnings ----------------------------------------------------------
+
+# (front matter lines, alt as parsed, content_warning as parsed, spoiler_text as parsed)
+MEDIA_CASES: list[tuple[str, tuple[str, ...] | str | None, str | None, str | None]] = [
+    ("", None, None, None),
+    ("alt: A red sunset", "A red sunset", None, None),
+    (
+        "alt:\n  - A red sunset\n  - The lake at night",
+        ("A red sunset", "The lake at night"),
+        None,
+        None,
+    ),
+    ("alt:\n  -\n  - Only the second", ("", "Only the second"), None, None),
+    ("alt: []", (), None, None),
+    ("content_warning: nudity", None, "nudity", None),
+    ("content_warning: graphic-media", None, "graphic-media", None),
+    ("content_warning: none", None, "none", None),
+    ("content_warning: porn\nspoiler_text: Beach, nude", None, "porn", "Beach, nude"),
+    ("spoiler_text: Nude", None, None, "Nude"),
+]
+
+
+@pytest.mark.parametrize(
+    ("lines", "alt", "warning", "spoiler"),
+    MEDIA_CASES,
+    ids=[
+        "nothing",
+        "alt-one-string",
+        "alt-a-list",
+        "alt-an-empty-item",
+        "alt-empty-list",
+        "warning",
+        "warning-with-a-dash",
+        "warning-none",
+        "warning-and-spoiler",
+        "spoiler-alone-for-the-default",
+    ],
+)
+def test_parse_caption_reads_alt_text_and_content_warning(
+    lines: str, alt: object, warning: str | None, spoiler: str | None
+) -> None:
+    """alt, content_warning and spoiler_text are read as written (an empty alt item is "")."""
+    overrides = parse_caption(f"---\n{lines}\n---\nBody\n").overrides
+    assert (overrides.alt, overrides.content_warning, overrides.spoiler_text) == (
+        alt,
+        warning,
+        spoiler,
+    )
+
+
+MEDIA_ERROR_CASES: list[tuple[str, str]] = [
+    (
+        "content_warning: nudiity",
+        "front matter: content_warning: 'nudiity' is not a content warning; "
+        "choose one of none, nudity, sexual, porn, graphic-media",
+    ),
+    (
+        "content_warning: true",
+        "front matter: content_warning: True is not a content warning; "
+        "choose one of none, nudity, sexual, porn, graphic-media",
+    ),
+    (
+        "content_warning: none\nspoiler_text: Nude",
+        "front matter: spoiler_text is given with content_warning: none; "
+        "choose a content warning or remove spoiler_text",
+    ),
+    (
+        "alt: 5",
+        "front matter: alt: expected a list of texts, one per image in order, "
+        "or one text for a one-image post",
+    ),
+    (
+        "alt: [one, 2]",
+        "front matter: alt: expected a list of texts, one per image in order, "
+        "or one text for a one-image post",
+    ),
+    (
+        "spoiler_text: [a, b]",
+        "front matter: spoiler_text: expected something else: Input should be a valid string",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("lines", "message"),
+    MEDIA_ERROR_CASES,
+    ids=[
+        "warning-typo",
+        "warning-not-text",
+        "spoiler-with-none",
+        "alt-a-number",
+        "alt-item-a-number",
+        "spoiler-a-list",
+    ],
+)
+def test_parse_caption_rejects_bad_alt_text_and_content_warning(lines: str, message: str) -> None:
+    """A typo in the warning lists the choices; alt and spoiler_text of the wrong shape say so."""
+    with pytest.raises(FrontMatterError, match=f"^{re.escape(message)}$"):
+        parse_caption(f"---\n{lines}\n---\nBody\n")
+
+
+# (front matter lines, the config's default, the warning in force)
+WARNING_CASES: list[tuple[str, ContentWarningChoice, ContentWarning | None]] = [
+    ("", "none", None),
+    ("", "nudity", ContentWarning("nudity")),
+    ("content_warning: sexual", "none", ContentWarning("sexual")),
+    ("content_warning: sexual", "nudity", ContentWarning("sexual")),
+    ("content_warning: none", "porn", None),
+    ("spoiler_text: Beach", "nudity", ContentWarning("nudity", "Beach")),
+    ("content_warning: porn\nspoiler_text: Nude", "none", ContentWarning("porn", "Nude")),
+]
+
+
+@pytest.mark.parametrize(
+    ("lines", "default", "in_force"),
+    WARNING_CASES,
+    ids=[
+        "none-by-default",
+        "the-default",
+        "its-own",
+        "its-own-over-the-default",
+        "none-over-the-default",
+        "spoiler-for-the-default",
+        "spoiler-for-its-own",
+    ],
+)
+def test_the_warning_in_force_is_the_posts_own_else_the_default(
+    lines: str, default: ContentWarningChoice, in_force: ContentWarning | None
+) -> None:
+    """The front matter's content_warning wins, `none` included; else the config's default."""
+    overrides = parse_caption(f"---\n{lines}\n---\nBody\n").overrides
+    assert overrides.warning_in_force(default) == in_force
+
+
+def test_spoiler_text_without_any_warning_in_force_is_an_error() -> None:
+    """spoiler_text alone, with the default none, says how to give it a warning."""
+    overrides = parse_caption("---\nspoiler_text: Beach\n---\nBody\n").overrides
+    with pytest.raises(FrontMatterError) as caught:
+        overrides.warning_in_force("none")
+    assert str(caught.value) == (
+        "spoiler_text needs a content warning and none is in force (the config's "
+        "default_content_warning is none); add content_warning: "
+        "nudity | sexual | porn | graphic-media"
+    )
+
+
+@pytest.mark.parametrize(
+    ("lines", "images", "texts"),
+    [
+        ("", 3, ()),
+        ("alt: Lake", 1, ("Lake",)),
+        ("alt: [Lake, Night]", 2, ("Lake", "Night")),
+        ("alt: [Lake]", 3, ("Lake",)),
+    ],
+    ids=["none", "one-string", "one-per-image", "fewer-than-images"],
+)
+def test_alt_texts_for_the_post(lines: str, images: int, texts: tuple[str, ...]) -> None:
+    """Fewer alt texts than images is fine (the rest have none)."""
+    overrides = parse_caption(f"---\n{lines}\n---\n").overrides
+    assert overrides.alt_texts(images) == texts
+
+
+@pytest.mark.parametrize(
+    ("lines", "images", "message"),
+    [
+        (
+            "alt: [a, b, c]",
+            2,
+            "alt has 3 texts but the post has 2 images; give one text per image, in order",
+        ),
+        (
+            "alt: [a, b]",
+            1,
+            "alt has 2 texts but the post has 1 image; give one text per image, in order",
+        ),
+        (
+            "alt: One for all",
+            3,
+            "alt is one text but the post has 3 images; give a list, one text per image in order",
+        ),
+    ],
+    ids=["more-than-images", "more-than-one-image", "one-string-for-an-album"],
+)
+def test_alt_texts_that_do_not_fit_the_images_are_an_error(
+    lines: str, images: int, message: str
+) -> None:
+    """More alt texts than images, or one string for several images, says what to write."""
+    overrides = parse_caption(f"---\n{lines}\n---\n").overrides
+    with pytest.raises(FrontMatterError, match=f"^{re.escape(message)}$"):
+        overrides.alt_texts(images)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import codecs
+import hashlib
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -10,6 +11,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from daemon.frontmatter import ContentWarning, ContentWarningChoice
 from daemon.post import PostRejectedError, read_post
 from tests.conftest import make_image
 from tests.helpers import check_image
@@ -236,3 +238,123 @@ def test_read_post_text_after_dashes_is_not_front_matter(tmp_path: Path) -> None
     post = read_post("post", image, caption)
     assert post.caption == text
     assert post.platforms is None
+
+
+# --- albums: several images, alt text, content warning --------------------------------------
+
+
+def _album(folder: Path, count: int, text: str = "An album") -> tuple[list[Path], Path]:
+    images = [
+        make_image(folder / f"walk.{n}.jpg", colour=(n * 40, 10, 10)) for n in range(1, count + 1)
+    ]
+    caption = folder / "walk.txt"
+    caption.write_text(text, encoding="utf-8")
+    return images, caption
+
+
+def test_a_one_image_post_keeps_its_identity(tmp_path: Path) -> None:
+    """One image: the SHA-256 of its bytes, a separator and the caption's, as ever (the
+    ledger's earlier posts are matched by it)."""
+    image, caption = _write_caption(tmp_path, "Hello")
+    expected = hashlib.sha256(image.read_bytes() + b"\0caption\0" + b"Hello").hexdigest()
+    assert read_post("post", image, caption).identity == expected
+    assert read_post("post", [image], caption).identity == expected
+
+
+def test_an_album_is_read_with_its_images_in_order(tmp_path: Path) -> None:
+    """The album's images, in the order given; its identity is another than any one image's."""
+    images, caption = _album(tmp_path, 3)
+    post = read_post("walk", images, caption)
+    assert post.images == tuple(images)
+    assert post.files == (*images, caption)
+    assert post.identity != read_post("walk", images[0], caption).identity
+
+
+def test_an_albums_identity_depends_on_every_image_and_their_order(tmp_path: Path) -> None:
+    """Another order, one image fewer, or another caption: another post."""
+    images, caption = _album(tmp_path, 3)
+    identity = read_post("walk", images, caption).identity
+    assert read_post("walk", images, caption).identity == identity
+    others = {
+        read_post("walk", [images[1], images[0], images[2]], caption).identity,
+        read_post("walk", images[:2], caption).identity,
+    }
+    caption.write_text("Another caption", encoding="utf-8")
+    others.add(read_post("walk", images, caption).identity)
+    assert len(others) == 3
+    assert identity not in others
+
+
+def test_a_bad_image_in_an_album_refuses_it_naming_that_image(tmp_path: Path) -> None:
+    """A damaged second image is named; the album is refused."""
+    images, caption = _album(tmp_path, 3)
+    _truncated_jpeg(images[1])
+    with pytest.raises(PostRejectedError, match=r"^walk\.2\.jpg: the image is damaged"):
+        read_post("walk", images, caption)
+
+
+def test_alt_text_and_a_content_warning_fill_the_post(tmp_path: Path) -> None:
+    """alt gives each image its text in order (the third has none); the warning and its
+    spoiler text become the post's content warning."""
+    text = (
+        "---\nalt:\n  - The lake\n  - The lake at night\n"
+        "content_warning: nudity\nspoiler_text: Skinny dipping\n---\nBody"
+    )
+    images, caption = _album(tmp_path, 3, text)
+    post = read_post("walk", images, caption)
+    assert post.alt == ("The lake", "The lake at night")
+    assert [post.alt_for(n) for n in range(3)] == ["The lake", "The lake at night", ""]
+    assert post.content_warning == ContentWarning("nudity", "Skinny dipping")
+    assert post.caption == "Body"
+
+
+def test_the_default_warning_applies_unless_the_post_says_none(tmp_path: Path) -> None:
+    """The config's default is the warning of a post that says nothing; `none` overrides it."""
+    image, caption = _write_caption(tmp_path, "Plain")
+    assert read_post("post", image, caption).content_warning is None
+    assert read_post("post", image, caption, "sexual").content_warning == ContentWarning("sexual")
+    caption.write_text("---\ncontent_warning: none\n---\nSafe", encoding="utf-8")
+    assert read_post("post", image, caption, "sexual").content_warning is None
+
+
+@pytest.mark.parametrize(
+    ("text", "default", "message"),
+    [
+        (
+            "---\nalt: [a, b, c]\n---\n",
+            "none",
+            "walk.txt: alt has 3 texts but the post has 2 images; give one text per image, in order",
+        ),
+        (
+            "---\nalt: One for all\n---\n",
+            "none",
+            "walk.txt: alt is one text but the post has 2 images; give a list, one text per image "
+            "in order",
+        ),
+        (
+            "---\ncontent_warning: nude\n---\n",
+            "none",
+            "walk.txt: front matter: content_warning: 'nude' is not a content warning; choose one "
+            "of none, nudity, sexual, porn, graphic-media",
+        ),
+        (
+            "---\nspoiler_text: Nude\n---\n",
+            "none",
+            "walk.txt: spoiler_text needs a content warning",
+        ),
+    ],
+    ids=[
+        "more-alt-than-images",
+        "one-alt-for-two-images",
+        "warning-typo",
+        "spoiler-without-warning",
+    ],
+)
+def test_alt_text_and_warnings_that_do_not_fit_refuse_the_post_naming_the_caption(
+    tmp_path: Path, text: str, default: ContentWarningChoice, message: str
+) -> None:
+    """Each front-matter mistake about alt text or warnings names walk.txt and what to write."""
+    images, caption = _album(tmp_path, 2, text)
+    with pytest.raises(PostRejectedError) as raised:
+        read_post("walk", images, caption, default)
+    assert str(raised.value).startswith(message)
