@@ -1,4 +1,7 @@
-"""The post's one Instagram destination, "feed", marked from the worker thread.
+"""A post's Instagram destinations, marked from the worker thread.
+
+A one-image post has one destination, "feed"; an album has one per carousel post made of
+it, "carousel 1", "carousel 2", ... (see `album`), each marked as "feed" is.
 
 The daemon keeps each mark in the ledger before it returns: `sending` right before
 configure's first byte, then `sent`, `refused` or `unknown`. A thread the daemon gave up
@@ -28,44 +31,54 @@ class MarkFailedError(Exception):
 
 
 class FeedMarks:
-    """One attempt's marks of the feed destination; call from the worker thread only."""
+    """One attempt's marks of one destination (by default "feed"); call from the worker
+    thread only."""
 
-    def __init__(self, destinations: Destinations) -> None:
+    def __init__(self, destinations: Destinations, name: str = FEED) -> None:
         self._destinations = destinations
+        self.name = name
         self._marked_sending = False
 
     def known(self) -> Destination | None:
-        """The feed destination as marked so far (by any attempt), or None."""
-        return _run(self._destinations.known).get(FEED)
+        """This destination as marked so far (by any attempt), or None."""
+        return self.known_all().get(self.name)
+
+    def known_all(self) -> dict[str, Destination]:
+        """Every destination of the post on Instagram, as marked so far."""
+        return _run(self._destinations.known)
+
+    def named(self, name: str) -> FeedMarks:
+        """The marks of another destination of the same post."""
+        return FeedMarks(self._destinations, name)
 
     def sending(self, checkpoint: Callable[[], None]) -> None:
         """Mark `sending`, then `checkpoint()`: a given-up attempt is marked back `refused`."""
         try:
-            _run(self._destinations.sending, [FEED])
+            _run(self._destinations.sending, [self.name])
         except Exception as error:
             raise MarkFailedError(str(error)) from error
         self._marked_sending = True
         try:
             checkpoint()
         except BaseException:  # given up before configure's first byte: it was never sent
-            self._try(self._destinations.refused, FEED, "not sent: the attempt was given up")
+            self._try(self._destinations.refused, self.name, "not sent: the attempt was given up")
             raise
 
     def sent(self, remote_id: str | None, url: str | None) -> None:
-        self._try(self._destinations.sent, FEED, remote_id, url)
+        self._try(self._destinations.sent, self.name, remote_id, url)
 
     def refused(self, error: str) -> None:
         if self._marked_sending:  # nothing to correct if configure was never on its way
-            self._try(self._destinations.refused, FEED, error)
+            self._try(self._destinations.refused, self.name, error)
 
     def unknown(self, error: str) -> None:
-        self._try(self._destinations.unknown, FEED, error)
+        self._try(self._destinations.unknown, self.name, error)
 
     def _try(self, mark: Callable[..., Awaitable[None]], *args: object) -> None:
         try:
             _run(mark, *args)
         except Exception:  # the attempt's own result still says it (unless it was given up)
-            log.exception("instagram.mark_failed", destination=FEED, mark=mark.__name__)
+            log.exception("instagram.mark_failed", destination=self.name, mark=mark.__name__)
 
 
 def _run(mark: Callable[..., Awaitable[T]], *args: object) -> T:

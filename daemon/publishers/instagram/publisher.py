@@ -21,7 +21,7 @@ posts (one request), so the post is sent again only if it is not there.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -31,26 +31,34 @@ import structlog
 from PIL import Image
 
 from daemon.post import Post
-from daemon.progress import Destination, DestinationState
 from daemon.publisher import Publisher, PublisherContext, PublishResult
+from daemon.publishers.instagram.albums import Albums
 from daemon.publishers.instagram.caption import CaptionTooLongError, FittedCaption, fit_caption
 from daemon.publishers.instagram.errors import Failure, describe
 from daemon.publishers.instagram.feed import FeedMarks, MarkFailedError
-from daemon.publishers.instagram.image import PreparedImage, prepare_image
+from daemon.publishers.instagram.image import prepare_image
 from daemon.publishers.instagram.recent import RecentPost, RecentPostsError, same_caption
+from daemon.publishers.instagram.results import (
+    FOUND_NOTE,
+    RECORDED_NOTE,
+    posted_result,
+    recorded,
+    warning_notes,
+)
 from daemon.publishers.instagram.session import InstagramSession
 from daemon.publishers.instagram.settings import InstagramSettings
 from daemon.publishers.instagram.state import Limits, LimitsFile
 from daemon.publishers.instagram.upload import AnswerLostError, Posted, Steps
 
-__all__ = ["CannotTellError", "InstagramCheckError", "InstagramPublisher"]
+__all__ = [
+    "FOUND_NOTE",
+    "RECORDED_NOTE",
+    "CannotTellError",
+    "InstagramCheckError",
+    "InstagramPublisher",
+]
 
 log = structlog.get_logger("dropcast.instagram")
-
-FOUND_NOTE = "found on the account after a restart; not posted again"
-RECORDED_NOTE = (
-    "Instagram's answer to an earlier attempt came late and was recorded then; not posted again"
-)
 
 
 class InstagramCheckError(Exception):
@@ -80,11 +88,12 @@ class InstagramPublisher(Publisher[InstagramSettings]):
         super().__init__(settings, context)
         folder = context.state_dir / "instagram"
         self._limiter = anyio.CapacityLimiter(1)  # one Instagram action at a time
-        self._session = InstagramSession(settings, folder)
-        self._limits = LimitsFile(folder / f"{settings.username}.limits.json")
+        self.session = InstagramSession(settings, folder)
+        self.limits_file = LimitsFile(folder / f"{settings.username}.limits.json")
         self._login_stopped: str | None = None  # why logging in again is pointless
         # Held by the thread using the client, even one whose attempt was given up.
         self._in_use = threading.Lock()
+        self._albums = Albums(self)
 
     async def publish(self, post: Post) -> PublishResult:
         feed = FeedMarks(self.context.progress.for_post(post, self.platform_name))
@@ -121,17 +130,19 @@ class InstagramPublisher(Publisher[InstagramSettings]):
 
     def _publish(self, post: Post, feed: FeedMarks) -> PublishResult:
         with self._turn():
-            recorded = _recorded(feed.known())
-            return self._publish_now(post, feed) if recorded is None else recorded
+            if len(post.images) > 1:
+                return self._albums.publish(post, feed)
+            earlier = recorded(feed.known())
+            return self._publish_now(post, feed) if earlier is None else earlier
 
     def _publish_now(self, post: Post, feed: FeedMarks) -> PublishResult:
         now = datetime.now(UTC)
-        limits = self._limits.load()
-        refusal = self._refusal(limits, now)
+        limits = self.limits_file.load()
+        refusal = self.refusal(limits, now)
         if refusal is not None:
             return PublishResult.failure(refusal)
         try:
-            caption = self._fitted(post)
+            caption = self.fitted(post)
             image = prepare_image(
                 post.image, fit=self.settings.fit, pad_color=self.settings.pad_color
             )
@@ -144,68 +155,82 @@ class InstagramPublisher(Publisher[InstagramSettings]):
         if caption.changed:
             _log_shortened(post, caption)
         limits.last_upload_at = now
-        self._limits.save(limits, now)
-        result = self._upload(image, caption.text, limits, feed)
-        return replace(result, notes=caption.notes + image.notes) if result.ok else result
+        self.limits_file.save(limits, now)
+        alt = post.alt_for(0)
+        result = self.send_marked(
+            lambda steps: self.session.upload(image, caption.text, steps, alt), limits, feed
+        )
+        notes = caption.notes + image.notes + warning_notes(post)
+        return replace(result, notes=notes) if result.ok else result
 
     def _find(self, post: Post, feed: FeedMarks) -> PublishResult | None:
         with self._turn():  # after a late answer from an attempt given up, if one is coming
-            recorded = _recorded(feed.known())
-            return self._look(post) if recorded is None else recorded
+            if len(post.images) > 1:
+                return self._albums.find(post, feed)
+            earlier = recorded(feed.known())
+            return self._look(post) if earlier is None else earlier
 
     def _look(self, post: Post) -> PublishResult | None:
         try:
-            caption = self._fitted(post).text
+            caption = self.fitted(post).text
         except CaptionTooLongError:
             return None  # refused before any upload: it cannot be on the account
-        limits = self._limits.load()
+        return self._match(self.recent_posts([caption]), caption)
+
+    def recent_posts(self, captions: list[str]) -> list[RecentPost]:
+        """The account's recent posts, to look for `captions` among them; raises
+        `CannotTellError` when it cannot look (or a caption is empty)."""
+        limits = self.limits_file.load()
         refusal = self._login_stopped or limits.pause_refusal(datetime.now(UTC))
-        if refusal is None and not caption.strip():
+        if refusal is None and not all(caption.strip() for caption in captions):
             refusal = "the post has no caption to look for"
         if refusal is not None:
             raise _cannot_tell(refusal)
         try:
-            recent = self._session.recent_posts(anyio.from_thread.check_cancelled)
+            return self.session.recent_posts(anyio.from_thread.check_cancelled)
         except RecentPostsError as error:
             raise _cannot_tell(str(error)) from None
         except Exception as error:
             refused = "refused to show the account's posts"
             raise _cannot_tell(self._failure(error, limits, refused=refused).message) from None
-        return self._match(recent, caption)
 
     def _match(self, recent: list[RecentPost], caption: str) -> PublishResult | None:
         account = self.settings.username
         for found in recent:
             if same_caption(caption, found.caption):
                 log.info("instagram.post_found", account=account, code=found.code)
-                result = _result(Posted(found.code, found.media_id), account)
+                result = posted_result(Posted(found.code, found.media_id), account)
                 return replace(result, notes=(FOUND_NOTE,))
         log.info("instagram.post_not_found", account=account, posts_looked_at=len(recent))
         return None
 
-    def _refusal(self, limits: Limits, now: datetime) -> str | None:
+    def refusal(self, limits: Limits, now: datetime, *, interval: bool = True) -> str | None:
+        """Why no post may be made now, or None; `interval=False` for an album's second and
+        later carousels in one attempt (they count per day, but follow at once)."""
         return self._login_stopped or limits.refusal(
             now,
-            min_interval=self.settings.min_interval_seconds,
+            min_interval=self.settings.min_interval_seconds if interval else 0,
             max_per_day=self.settings.max_posts_per_day,
         )
 
-    def _fitted(self, post: Post) -> FittedCaption:
-        """The caption Instagram gets for `post`; `CaptionTooLongError` under `too_long: fail`."""
+    def fitted(self, post: Post, room: int = 0) -> FittedCaption:
+        """The caption Instagram gets for `post`, `room` characters short of the limit (for a
+        carousel's number); `CaptionTooLongError` under `too_long: fail`."""
         return fit_caption(
             post.caption_for(self.platform_name),
-            max_chars=self.settings.max_caption_chars,
+            max_chars=max(1, self.settings.max_caption_chars - room),
             max_hashtags=self.settings.max_hashtags,
             policy=self.settings.too_long,
         )
 
-    def _upload(
-        self, image: PreparedImage, caption: str, limits: Limits, feed: FeedMarks
+    def send_marked(
+        self, send: Callable[[Steps], Posted], limits: Limits, feed: FeedMarks
     ) -> PublishResult:
+        """`send` (one photo or one carousel) under `feed`'s marks, its answer in `limits`."""
         checkpoint = anyio.from_thread.check_cancelled
         steps = Steps(checkpoint, lambda: feed.sending(checkpoint), self.settings.request_timeout)
         try:
-            posted = self._session.upload(image, caption, steps)
+            posted = send(steps)
         except AnswerLostError as error:
             message = _lost(str(error))
             log.error("instagram.answer_lost", account=self.settings.username, reason=str(error))
@@ -219,14 +244,14 @@ class InstagramPublisher(Publisher[InstagramSettings]):
             return PublishResult.failure(failure.message)
         now = datetime.now(UTC)
         limits.published_at.append(now)
-        self._limits.save(limits, now)
-        result = _result(posted, self.settings.username)
+        self.limits_file.save(limits, now)
+        result = posted_result(posted, self.settings.username)
         feed.sent(result.remote_id, result.url)
         return result
 
     def _close(self) -> None:
         with self._turn():
-            self._session.close()
+            self.session.close()
 
     def _check(self) -> str:
         with self._turn():
@@ -234,17 +259,17 @@ class InstagramPublisher(Publisher[InstagramSettings]):
 
     def _check_now(self) -> str:
         try:
-            username = self._session.account()
+            username = self.session.account()
         except Exception as error:
-            failure = self._failure(error, self._limits.load())
+            failure = self._failure(error, self.limits_file.load())
             raise InstagramCheckError(failure.message) from None
         self._login_stopped = None
         now = datetime.now(UTC)
-        limits = self._limits.load()
+        limits = self.limits_file.load()
         if not limits.paused(now):
             return f"account @{username}"
         limits.lift_pause()
-        self._limits.save(limits, now)
+        self.limits_file.save(limits, now)
         log.info("instagram.pause_lifted", account=username, reason="check --connect succeeded")
         return f"account @{username} (the pause is lifted)"
 
@@ -270,7 +295,7 @@ class InstagramPublisher(Publisher[InstagramSettings]):
         now = datetime.now(UTC)
         until = now + timedelta(minutes=self.settings.pause_minutes)
         limits.pause(until, reason)
-        self._limits.save(limits, now)
+        self.limits_file.save(limits, now)
         log.error(
             "instagram.paused",
             account=self.settings.username,
@@ -290,14 +315,6 @@ def _log_shortened(post: Post, fitted: FittedCaption) -> None:
     )
 
 
-def _recorded(feed: Destination | None) -> PublishResult | None:
-    """The post as an earlier attempt's answer recorded it, if Instagram accepted it."""
-    if feed is None or feed.state is not DestinationState.SENT:
-        return None
-    log.info("instagram.post_recorded_earlier", remote_id=feed.remote_id)
-    return PublishResult(ok=True, remote_id=feed.remote_id, url=feed.url, notes=(RECORDED_NOTE,))
-
-
 def _lost(reason: str) -> str:
     return (
         f"Instagram's answer to the post was lost ({reason}): it may be on the account. "
@@ -309,15 +326,4 @@ def _cannot_tell(reason: str) -> CannotTellError:
     return CannotTellError(
         f"could not tell whether Instagram already has this post ({reason}); it is not sent "
         "again: look at the account, then `dropcast retry` if the post is missing"
-    )
-
-
-def _result(posted: Posted, username: str) -> PublishResult:
-    if posted.code is None:  # accepted, but Instagram sent no post back: never post it again
-        log.warning("instagram.post_unconfirmed", account=username, media_id=posted.media_id)
-        return PublishResult(
-            ok=True, remote_id=posted.media_id, url=f"https://www.instagram.com/{username}/"
-        )
-    return PublishResult(
-        ok=True, remote_id=posted.code, url=f"https://www.instagram.com/p/{posted.code}/"
     )

@@ -10,14 +10,15 @@ Workarounds for instagrapi 3.x, whose source is the final word on how it behaves
   `media/configure/` can post twice and a retried 429 is what gets an account flagged, so
   retries are off; the daemon retries whole posts later. Its `private_request` also sends
   a request again after an HTTP 408 (60 s later) or an answer cut off: not for configure
-  (see `upload._one_request`).
+  (see `upload.one_request`).
 - It answers a challenge by asking for a code on stdin (`input()`), which blocks a worker
   thread for ever when dropcast runs on a terminal: the challenge flow is off, and the
   code and password prompts raise `ChallengeRequired` (so Instagram is paused) instead.
 - `dump_settings` writes the session in place with the default file mode: it is written
   atomically with mode 0600 instead.
 - `photo_upload` re-encodes the image itself (no EXIF rotation, quality 75, 1080 px, the
-  original's size reported): the prepared JPEG is uploaded as is, then configured.
+  original's size reported): the prepared JPEG is uploaded as is, then configured; so
+  are a carousel's (`album_upload`, see `sidecar`).
 - `user_medias_v1` turns a network error into "no posts": the look at the account's recent
   posts makes its one request itself (see `recent`).
 """
@@ -26,7 +27,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -37,6 +38,7 @@ from daemon.publishers.instagram.errors import LoginFailedError
 from daemon.publishers.instagram.image import PreparedImage
 from daemon.publishers.instagram.recent import RecentPost, recent_posts
 from daemon.publishers.instagram.settings import InstagramSettings
+from daemon.publishers.instagram.sidecar import upload_carousel
 from daemon.publishers.instagram.state import write_private_file
 from daemon.publishers.instagram.upload import Posted, Steps, upload
 from daemon.secrets import REDACTOR
@@ -58,14 +60,23 @@ class InstagramSession:
         self._client: Client | None = None
         self._logged_in = False
 
-    def upload(self, image: PreparedImage, caption: str, steps: Steps) -> Posted:
+    def upload(self, image: PreparedImage, caption: str, steps: Steps, alt: str = "") -> Posted:
         """Upload and publish one photo; log in again once if Instagram asks for it.
 
         `steps.checkpoint` raises if the attempt was given up meanwhile; it is called
         between steps.
         """
         return self._as_logged_in(
-            lambda client: upload(client, image, caption, steps), steps.checkpoint
+            lambda client: upload(client, image, caption, steps, alt), steps.checkpoint
+        )
+
+    def upload_carousel(
+        self, images: Sequence[PreparedImage], alts: Sequence[str], caption: str, steps: Steps
+    ) -> Posted:
+        """Upload and publish one carousel; log in again once if Instagram asks for it."""
+        return self._as_logged_in(
+            lambda client: upload_carousel(client, images, alts, caption, steps),
+            steps.checkpoint,
         )
 
     def recent_posts(self, checkpoint: Callable[[], None]) -> list[RecentPost]:

@@ -4,7 +4,7 @@ instagrapi's `photo_upload` re-encodes the image itself (ignoring EXIF rotation,
 quality 75, shrunk to 1080 px) and reports the original file's size to Instagram, and it
 retries `media/configure/` up to ten times. Here the prepared JPEG goes up unchanged, its
 true size is configured, and configure is sent once: a retried configure can post twice.
-Its `private_request` sends configure again on its own too (see `_one_request`), so that
+Its `private_request` sends configure again on its own too (see `one_request`), so that
 is turned off for the call. A configure whose answer was lost raises `AnswerLostError`.
 """
 
@@ -47,33 +47,51 @@ class Steps:
     request_timeout: float  # for the words of a lost answer
 
 
-def upload(client: Client, image: PreparedImage, caption: str, steps: Steps) -> Posted:
+def upload(
+    client: Client, image: PreparedImage, caption: str, steps: Steps, alt: str = ""
+) -> Posted:
     """Upload `image` and publish it with `caption` (blocking); raise instagrapi's errors,
     or `AnswerLostError` when configure's answer was lost.
 
-    `steps.checkpoint` is called before each request: a post abandoned by the daemon is
-    never published later.
+    `alt` goes as the photo's `custom_accessibility_caption` (the app's field for alt text);
+    none is sent when it is empty. `steps.checkpoint` is called before each request: a post
+    abandoned by the daemon is never published later.
     """
     upload_id = str(time.time_ns() // 1_000_000)
     steps.checkpoint()
-    _rupload(client, image, upload_id)
+    rupload(client, image, upload_id)
     steps.checkpoint()
     steps.before_configure()
-    try:
-        with _one_request(client):
-            configured = client.photo_configure(upload_id, image.width, image.height, caption)
-    except Exception as error:
-        lost = answer_lost(error, request_timeout=steps.request_timeout)
-        if lost is None:
-            raise
-        raise AnswerLostError(lost) from error
+    extra = {"custom_accessibility_caption": alt} if alt else {}
+    with answer_lost_raised(client, steps):
+        configured = client.photo_configure(
+            upload_id, image.width, image.height, caption, extra_data=extra
+        )
+    return posted(configured)
+
+
+@contextmanager
+def answer_lost_raised(client: Client, steps: Steps) -> Iterator[None]:
+    """Around a configure: its one request, and `AnswerLostError` when its answer was lost."""
+    with one_request(client):
+        try:
+            yield
+        except Exception as error:
+            lost = answer_lost(error, request_timeout=steps.request_timeout)
+            if lost is None:
+                raise
+            raise AnswerLostError(lost) from error
+
+
+def posted(configured: object) -> Posted:
+    """The post a configure's answer describes."""
     media = (configured.get("media") or {}) if isinstance(configured, dict) else {}
     code, media_id = media.get("code"), media.get("pk") or media.get("id")
     return Posted(str(code) if code else None, str(media_id) if media_id else None)
 
 
 @contextmanager
-def _one_request(client: Client) -> Iterator[None]:
+def one_request(client: Client) -> Iterator[None]:
     """While inside, instagrapi's `private_request` sends its request once, never again.
 
     instagrapi 3.2.2, `mixins/private.py`, `PrivateRequestMixin.private_request`:
@@ -115,8 +133,9 @@ def _one_request(client: Client) -> Iterator[None]:
         del client._send_private_request
 
 
-def _rupload(client: Client, image: PreparedImage, upload_id: str) -> None:
-    """What instagrapi's `photo_rupload` sends, with our bytes and without its re-encoding."""
+def rupload(client: Client, image: PreparedImage, upload_id: str, *, sidecar: bool = False) -> None:
+    """What instagrapi's `photo_rupload` sends, with our bytes and without its re-encoding
+    (`sidecar`: as a carousel's item, its `to_album=True`)."""
     from instagrapi import config
 
     name = f"{upload_id}_0_{1_000_000_000 + secrets.randbelow(9_000_000_000)}"
@@ -130,6 +149,8 @@ def _rupload(client: Client, image: PreparedImage, upload_id: str) -> None:
             {"lib_name": "moz", "lib_version": "3.1.m", "quality": "80"}
         ),
     }
+    if sidecar:
+        rupload_params["is_sidecar"] = "1"
     length = str(len(image.data))
     headers = client.private_headers(
         {

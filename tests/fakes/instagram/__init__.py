@@ -4,7 +4,9 @@
 Android "CAA" login, its two-factor steps, the photo upload and configure, the account
 check, the account's own recent posts). Each endpoint answers with its canned success reply
 unless a test queued another reply with `FakeInstagram.reply` (or an exception with
-`FakeInstagram.fail`). Every request is recorded by endpoint name, so a test
+`FakeInstagram.fail`). A carousel's configure (`configure_sidecar`) is answered from what
+was uploaded (see `tests.fakes.instagram.sidecar`): refused as Instagram refuses it, or a
+carousel post with a new code each time. Every request is recorded by endpoint name, so a test
 can say which requests were made, or that none was. A URL no endpoint matches is refused
 by `responses` (its default); `unmatched()` lists such requests so a test can fail on them.
 """
@@ -34,6 +36,7 @@ from daemon.progress import ProgressStore
 from daemon.publisher import PublisherContext
 from daemon.publishers.instagram import InstagramPublisher, InstagramSettings
 from tests.fakes.instagram.network import Sleeps, refuse_network, skip_instagrapi_sleeps
+from tests.fakes.instagram.sidecar import Carousels
 
 REPLIES = Path(__file__).parent / "replies"
 USERNAME = "dropcast.test"
@@ -89,6 +92,7 @@ ENDPOINTS: dict[str, Endpoint] = {
     ),
     "rupload": Endpoint("POST", _I + r"/rupload_igphoto/[0-9]+_0_[0-9]+", "rupload.json"),
     "configure": Endpoint("POST", _I + r"/api/v1/media/configure/", "configure.json"),
+    "configure_sidecar": Endpoint("POST", _I + r"/api/v1/media/configure_sidecar/", None),
     "user_feed": Endpoint("GET", _I + r"/api/v1/feed/user/[0-9]+/\?.*", "user_feed.json"),
 }
 LOGIN_ENDPOINTS = ("usdid", "login_home", "attestation", "oauth_token", "password_key", "login")
@@ -157,8 +161,9 @@ def canned(name: str) -> Any:
     return json.loads((REPLIES / name).read_text(encoding="utf-8"))
 
 
-def feed_with(*posts: tuple[str, str]) -> dict[str, Any]:
-    """The account's recent posts: `posts` (code, caption), newest first, then the canned ones."""
+def feed_with(*posts: tuple[str, str], media_type: int = 1) -> dict[str, Any]:
+    """The account's recent posts: `posts` (code, caption), newest first, then the canned ones;
+    `media_type` 8 makes them carousels (the feed gives their caption as a photo's)."""
     feed: dict[str, Any] = canned("user_feed.json")
     newest = [
         {
@@ -166,7 +171,7 @@ def feed_with(*posts: tuple[str, str]) -> dict[str, Any]:
             "pk": f"35120000000000000{index:02d}",
             "id": f"35120000000000000{index:02d}_{USER_ID}",
             "code": code,
-            "media_type": 1,
+            "media_type": media_type,
             "caption": {"pk": f"179000000000000{index:02d}", "text": caption},
             "user": {"pk": USER_ID, "username": USERNAME},
         }
@@ -214,6 +219,8 @@ class FakeInstagram:
     )
     _delays: dict[str, float] = field(default_factory=dict)
     _holds: dict[str, threading.Event] = field(default_factory=dict)
+    carousels: Carousels = field(default_factory=Carousels)
+    _fail_at: dict[str, tuple[int, Exception]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         for name, endpoint in ENDPOINTS.items():
@@ -241,6 +248,11 @@ class FakeInstagram:
         assert name in ENDPOINTS, name
         self._queued[name].append(error)
 
+    def fail_after(self, name: str, count: int, error: Exception) -> None:
+        """Let the next `count` requests to endpoint `name` be answered, then raise `error`."""
+        assert name in ENDPOINTS, name
+        self._fail_at[name] = (len(self.requests_to(name)) + count + 1, error)
+
     @property
     def names(self) -> list[str]:
         """The endpoints called, in order."""
@@ -261,11 +273,15 @@ class FakeInstagram:
     def _answer(self, name: str) -> Any:
         def answer(request: requests.PreparedRequest) -> tuple[int, dict[str, str], str]:
             self.calls.append((name, request))
+            due, error = self._fail_at.get(name, (0, None))
+            if error is not None and len(self.requests_to(name)) == due:
+                del self._fail_at[name]
+                raise error
             time.sleep(self._delays.get(name, 0))  # the fake's own time, not instagrapi's
             if name in self._holds:
                 self._holds[name].wait(timeout=10)
             queued = self._queued[name]
-            answer = queued.popleft() if queued else _default_reply(name)
+            answer = queued.popleft() if queued else self._default(name, request)
             if isinstance(answer, Exception):
                 raise answer
             status, payload = answer
@@ -278,6 +294,14 @@ class FakeInstagram:
             return status, headers, json.dumps(payload)
 
         return answer
+
+    def _default(self, name: str, request: requests.PreparedRequest) -> tuple[int, Any]:
+        """The endpoint's own answer: canned, or (for a carousel) built from the uploads."""
+        if name == "rupload":
+            self.carousels.uploaded(request)
+        if name == "configure_sidecar":
+            return self.carousels.configure(form(request))
+        return _default_reply(name)
 
 
 @contextmanager
