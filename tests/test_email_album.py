@@ -6,6 +6,7 @@ import io
 import os
 import re
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,9 @@ from daemon.post import Post
 from daemon.progress import MemoryProgress
 from daemon.publisher import PublisherContext
 from daemon.publishers.email import EmailPublisher, EmailSettings
+from daemon.publishers.email.album import split_to_fit
+from daemon.publishers.email.image import Attachment
+from daemon.publishers.email.message import Content, as_smtp_bytes, build_message, image_part_size
 from tests.fakes.smtp_server import Behaviour, FakeSMTPServer
 from tests.test_email import attachments
 
@@ -331,3 +335,56 @@ class TestSplit:
         assert (await sender.publish(post)).ok
         known = await sender.context.progress.for_post(post, "email").known()
         assert list(known) == ["post@example.com"]
+
+
+class TestSplitPlan:
+    @pytest.mark.parametrize(
+        ("sizes", "whole", "limit", "groups"),
+        [
+            ([10, 10, 10], 40, None, [range(3)]),  # no SIZE: one message
+            ([10, 10, 10], 40, 40, [range(3)]),  # fits exactly
+            ([10_000] * 3, 30_100, 22_000, [range(2), range(2, 3)]),
+            ([10_000] * 3, 30_100, 21_000, [range(1), range(1, 2), range(2, 3)]),  # the margin
+            ([50_000, 10, 10], 50_120, 20_000, [range(1), range(1, 3)]),  # too large: alone
+        ],
+    )
+    def test_images_are_grouped_in_order_under_the_limit(
+        self, sizes: list[int], whole: int, limit: int | None, groups: list[range]
+    ) -> None:
+        """Consecutive groups, each with the shared part and a margin under the limit."""
+        assert split_to_fit(sizes, whole, limit) == groups
+
+    @pytest.mark.parametrize("size", [0, 1, 56, 57, 58, 114, 1000, 123_457])
+    def test_a_parts_size_by_count_is_its_size_as_sent(self, size: int) -> None:
+        """The base64 counted (not encoded) gives the part's exact bytes, for every remainder."""
+        attachment = Attachment(os.urandom(size), "image/jpeg", "é.jpg", (1, 1))
+        built = build_message(
+            EmailSettings.model_validate(
+                {"enabled": True, "host": "h", "sender": "a@b.c", "recipients": "d@e.f"}
+            ),
+            "stem",
+            "",
+            Content((attachment,), ("Nuit étoilée",)),
+            datetime.now().astimezone(),
+        )
+        *_, part = built.walk()  # the message, its text, then the image
+        assert part.get_content_maintype() == "image"
+        assert image_part_size(attachment, "Nuit étoilée") == len(as_smtp_bytes(part))
+
+
+async def test_the_password_stays_out_of_an_albums_refusal(
+    serve: Serve, publisher: Any, tmp_path: Path
+) -> None:
+    """A wrong password on the album's first question (the server's SIZE): the error names
+    the login, and neither the password nor its base64 (quoted back by the server) is in it."""
+    password = "hunter2-Sekr1t"
+    server = serve(behaviour=Behaviour(users={"me@example.com": "right"}, echo_auth=True))
+    sender = publisher(username="me@example.com", password=password)
+    result = await sender.publish(album(tmp_path / "inbox", 3))
+    assert not result.ok
+    assert result.error is not None
+    assert "refused the login of me@example.com" in result.error
+    assert server.echoed
+    for secret in (password, *server.echoed):
+        assert secret not in result.error
+    assert server.mail_commands == 0

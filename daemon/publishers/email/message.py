@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import base64
 import html
+import math
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from email import encoders
 from email.charset import QP, Charset
@@ -38,6 +39,7 @@ _RFC2231_CHARSET = "utf-8''"  # charset, then an empty language
 _PIECE_LIMIT = 54  # characters of a file name's RFC 2231 piece: with its name, under 78
 _FALLBACK_LIMIT = 60  # characters of the ASCII file name, when it would not fit a line
 ELLIPSIS = "…"
+_BASE64_LINE_BYTES = 57  # bytes on each line of base64 (76 characters), as `email` cuts them
 
 # The standard library's classic MIME classes: a few times faster than EmailMessage, which
 # parses every header it is given. Text goes as UTF-8 quoted-printable, readable in the raw.
@@ -131,8 +133,11 @@ def subject_of(settings: EmailSettings, fields: dict[str, str], content: Content
 
 
 def image_part_size(attachment: Attachment, alt: str) -> int:
-    """The bytes one attached image takes in a message as sent (its headers and base64)."""
-    return len(as_smtp_bytes(_image(attachment, "attachment", alt)))
+    """The bytes one attached image takes in a message as sent: its headers, as made, and its
+    base64 by count (lines of 76 characters and CRLF), so the image is not encoded twice."""
+    headers = len(as_smtp_bytes(_image(replace(attachment, data=b""), "attachment", alt)))
+    size = len(attachment.data)
+    return headers + 4 * math.ceil(size / 3) + 2 * math.ceil(size / _BASE64_LINE_BYTES)
 
 
 def _numbered(content: Content) -> list[tuple[int, Attachment]]:
