@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
 
 import anyio
@@ -25,6 +25,7 @@ __all__ = ["MastodonApi", "MastodonCallError"]
 T = TypeVar("T")
 
 _USER_AGENT = "dropcast (+https://github.com/dropcast)"
+_API_V2 = "4.0.0"  # the first version with /api/v2/instance
 
 
 class MastodonCallError(Exception):
@@ -50,18 +51,25 @@ class MastodonCallError(Exception):
 
 
 class MastodonApi:
-    """The account's client, made on first use in the worker thread."""
+    """The account's client, made on first use in the worker thread, with the server's
+    `/api/v2/instance` as it was read then (once per session)."""
 
     def __init__(self, settings: MastodonSettings) -> None:
         self._settings = settings
         self._limiter = anyio.CapacityLimiter(1)
         self._client: Any = None
+        self._instance: Mapping[str, Any] = {}
+        self._last: Any = None  # the client that made the last request
         self._window_ends = 0.0  # the wall-clock time the spent rate-limit window ends
 
     async def run(self, work: Callable[[Any], T]) -> T:
         """`work(client)` in the worker thread; raises `MastodonCallError` for Mastodon's errors."""
         await self._wait_for_window()
         return await anyio.to_thread.run_sync(self._call, work, limiter=self._limiter)
+
+    async def instance(self) -> Mapping[str, Any]:
+        """The server's `/api/v2/instance`, read when the session began."""
+        return await self.run(lambda _: self._instance)
 
     async def close(self) -> None:
         client, self._client = self._client, None
@@ -85,27 +93,44 @@ class MastodonApi:
     def _call(self, work: Callable[[Any], T]) -> T:
         from mastodon import MastodonError
 
-        client = self._client or self._connect()
         try:
-            return work(client)
+            return work(self._client or self._connect())
         except MastodonError as error:
             raise self._translated(error) from None
         finally:
-            self._note_window(client)
+            if self._last is not None:
+                self._note_window(self._last)
 
     def _connect(self) -> Any:
-        from mastodon import Mastodon
+        """Read the server's instance, then make the client that knows its version.
+
+        Told the version, Mastodon.py asks for it no more (its own look, through the
+        deprecated `/api/v1/instance`, recurses without end when that request fails).
+        """
+        import requests
+        from mastodon import Mastodon, MastodonVersionError
 
         settings = self._settings
-        self._client = Mastodon(
-            api_base_url=settings.api_base_url,
-            access_token=settings.access_token.get_secret_value(),
-            ratelimit_method="throw",  # waits happen here, cancellable, not in a thread
-            request_timeout=settings.request_timeout,
-            version_check_mode="none",
-            user_agent=_USER_AGENT,
-        )
-        return self._client
+        common: dict[str, Any] = {
+            "api_base_url": settings.api_base_url,
+            "access_token": settings.access_token.get_secret_value(),
+            "ratelimit_method": "throw",  # waits happen here, cancellable, not in a thread
+            "request_timeout": settings.request_timeout,
+            "user_agent": _USER_AGENT,
+            "session": requests.Session(),
+        }
+        self._last = Mastodon(**common, version_check_mode="none")
+        instance = self._last.instance_v2()
+        try:
+            client = Mastodon(
+                **common,
+                mastodon_version=str(instance.get("version")),
+                version_check_mode="created",
+            )
+        except MastodonVersionError:  # a version Mastodon.py cannot read: take the API's
+            client = Mastodon(**common, mastodon_version=_API_V2, version_check_mode="created")
+        self._client, self._instance, self._last = client, instance, client
+        return client
 
     def _note_window(self, client: Any) -> None:
         reset = client.ratelimit_reset
@@ -128,7 +153,7 @@ class MastodonApi:
         return MastodonCallError(self.scrub(f"{type(error).__name__}: {error}"))
 
     def _rate_limited(self) -> MastodonCallError:
-        reset = self._client.ratelimit_reset if self._client is not None else None
+        reset = self._last.ratelimit_reset if self._last is not None else None
         wait = max(0.0, float(reset) - time.time()) if reset is not None else None
         when = f" for {math.ceil(wait)} s" if wait is not None else ""
         return MastodonCallError(

@@ -142,12 +142,8 @@ class MastodonPublisher(Publisher[MastodonSettings]):
 
     async def _session_limits(self) -> Limits:
         if self._limits is None:
-
-            def read(client: object) -> Limits:
-                client.retrieve_mastodon_version()  # type: ignore[attr-defined]
-                return read_limits(client.instance_v2())  # type: ignore[attr-defined]
-
-            limits, _ = await self.call(lambda: self._api.run(read))
+            instance, _ = await self.call(self._api.instance)
+            limits = read_limits(instance)
             log.info("mastodon.limits_read", limits=limits.describe())
             self._limits = limits
         return self._limits
