@@ -3,7 +3,8 @@
 It answers `getMe`, `sendPhoto`, `sendDocument`, `sendMessage` and `sendMediaGroup` as the
 Bot API does (multipart uploads with `attach://` parts, `{"ok": true, "result": ...}`
 replies), enforces the limits a publisher must respect (caption and message lengths in code
-points after entity parsing, photo size and dimensions), reads every HTML or MarkdownV2
+points after entity parsing, photo size and dimensions, 2 to 10 items in an album and no
+document among photos, as the official server words its refusals), reads every HTML or MarkdownV2
 caption and text with TDLib's own parser as the official server does (refusing what it
 refuses, with its message), and records every request.
 It can be told to answer with an error (429 with `retry_after`, 400, 401, 403, 500, ...) or
@@ -31,7 +32,7 @@ from tests.fakes import tdlib
 
 TOKEN = "123456789:AAH-fake-token-for-tests-only-abcdefgh"
 BOT_USERNAME = "dropcast_test_bot"
-CAPTION_LIMIT, TEXT_LIMIT = 1024, 4096
+CAPTION_LIMIT, TEXT_LIMIT, ALBUM_LIMIT = 1024, 4096, 10
 PHOTO_MAX_BYTES = 10_000_000
 
 
@@ -75,8 +76,13 @@ class Request:
         return self.files[reference.removeprefix("attach://")]
 
     @property
+    def spoiler(self) -> bool:
+        """A `sendPhoto` asked to hide its photo behind a spoiler."""
+        return self.fields.get("has_spoiler", "").lower() in ("true", "1")
+
+    @property
     def media(self) -> list[dict[str, Any]]:
-        """The items of a `sendMediaGroup`, each with its `upload` resolved."""
+        """The items of a `sendMediaGroup` (one the fake took), each with its `upload`."""
         items: list[dict[str, Any]] = json.loads(self.fields.get("media", "[]"))
         for item in items:
             item["upload"] = self.files[str(item["media"]).removeprefix("attach://")]
@@ -100,13 +106,15 @@ class Rule:
     delay: float = 0.0
     times: int | None = None
     garble: bool = False  # carry the request out, then answer ok with a result no client reads
+    skip: int = 0  # let this many matching requests through first
 
     def matches(self, method: str, chat: str) -> bool:
-        return (
-            (self.times is None or self.times > 0)
-            and self.method in (None, method)
-            and self.chat in (None, chat)
-        )
+        if self.method not in (None, method) or self.chat not in (None, chat):
+            return False
+        if self.skip > 0:
+            self.skip -= 1
+            return False
+        return self.times is None or self.times > 0
 
 
 _DEFAULT_DESCRIPTIONS = {
@@ -139,11 +147,13 @@ class FakeTelegram:
         times: int | None = None,
         description: str | None = None,
         retry_after: int | None = None,
+        skip: int = 0,
     ) -> None:
-        """Answer matching requests with `status` (and Telegram's usual description for it)."""
+        """Answer matching requests with `status` (and Telegram's usual description for it),
+        after letting `skip` of them through."""
         text = description or _DEFAULT_DESCRIPTIONS.get(status, "Error")
         text = text.format(retry_after=retry_after)
-        self.rules.append(Rule(method, chat, status, text, retry_after, times=times))
+        self.rules.append(Rule(method, chat, status, text, retry_after, times=times, skip=skip))
 
     def slow(
         self,
@@ -291,7 +301,14 @@ def _send_photo(fake: FakeTelegram, request: Request) -> dict[str, Any]:
     _check_caption(request.caption, request.fields.get("parse_mode"))
     width, height = _check_photo(request.upload)
     photo = {"file_id": "photo", "file_unique_id": "p", "width": width, "height": height}
-    return {**_message(fake, request.chat_id), "photo": [photo], **_caption(request.caption)}
+    hidden = _form_bool(request.fields.get("has_spoiler"))
+    message = {**_message(fake, request.chat_id), "photo": [photo], **_caption(request.caption)}
+    return {**message, **_spoiler(hidden)}
+
+
+def _form_bool(value: str | None) -> bool:
+    """A Boolean form field as the server reads it: "true" or "1" is true, absent false."""
+    return (value or "").lower() in ("true", "1")
 
 
 def _send_document(fake: FakeTelegram, request: Request) -> dict[str, Any]:
@@ -301,16 +318,87 @@ def _send_document(fake: FakeTelegram, request: Request) -> dict[str, Any]:
 
 
 def _send_media_group(fake: FakeTelegram, request: Request) -> list[dict[str, Any]]:
-    items = request.media
-    if not 2 <= len(items) <= 10:
-        raise _RefusedError("Bad Request: wrong number of media in the album")
-    messages = []
-    for item in items:
+    """An album as the official server checks it: the items, their captions and files, then
+    the mixing rule; its messages share a `media_group_id`. A refused album sends nothing."""
+    items = _album_items(request)
+    for position, item in enumerate(items, start=1):
         _check_caption(item.get("caption"), item.get("parse_mode"))
         if item["type"] == "photo":
-            _check_photo(item["upload"])
-        messages.append({**_message(fake, request.chat_id), **_caption(item.get("caption"))})
-    return messages
+            _check_album_photo(item["upload"], position)
+    kinds = {item["type"] for item in items}
+    if "document" in kinds and len(kinds) > 1:
+        raise _RefusedError("Bad Request: document can't be mixed with other media types")
+    group_id = str(10_000_000 + len(fake.requests))
+    return [_album_message(fake, request.chat_id, item, group_id) for item in items]
+
+
+def _album_items(request: Request) -> list[dict[str, Any]]:
+    """The `media` array, each item's file found among the request's parts.
+
+    Between 2 and 10 items, as the Bot API documents (the server sends one item alone, outside
+    an album, but a client must not count on what the documentation does not promise)."""
+    if "media" not in request.fields:
+        raise _RefusedError('Bad Request: parameter "media" is required')
+    items = json.loads(request.fields["media"])
+    if not isinstance(items, list) or not items:
+        raise _RefusedError("Bad Request: there are no messages to send")
+    if len(items) > ALBUM_LIMIT:
+        raise _RefusedError("Bad Request: too many messages to send as an album")
+    if len(items) < 2:
+        raise _RefusedError("Bad Request: an album must include 2-10 items (the documentation)")
+    return [_album_item(item, request.files) for item in items]
+
+
+def _album_item(item: Any, files: dict[str, Upload]) -> dict[str, Any]:
+    if not isinstance(item, dict) or item.get("type") not in ("photo", "document"):
+        kind = item.get("type") if isinstance(item, dict) else None
+        raise _RefusedError(f'Bad Request: can\'t parse InputMedia: type "{kind}" is unsupported')
+    spoiler = item.get("has_spoiler", False)
+    if not isinstance(spoiler, bool):
+        raise _RefusedError(
+            'Bad Request: can\'t parse InputMedia: Field "has_spoiler" must be of type Boolean'
+        )
+    upload = files.get(str(item.get("media", "")).removeprefix("attach://"))
+    if not str(item.get("media", "")).startswith("attach://") or upload is None:
+        raise _RefusedError("Bad Request: can't parse InputMedia: media not found")
+    return {**item, "upload": upload}
+
+
+def _check_album_photo(upload: Upload, position: int) -> None:
+    """A photo Telegram's servers refuse fails the album, named by its position."""
+    try:
+        _check_photo(upload)
+    except _RefusedError as refusal:
+        if refusal.status != 400:  # too large: refused before the album is looked at
+            raise
+        error = str(refusal).removeprefix("Bad Request: ")
+        raise _RefusedError(
+            f'Bad Request: failed to send message #{position} with the error message "{error}"'
+        ) from None
+
+
+def _album_message(
+    fake: FakeTelegram, chat_id: str, item: dict[str, Any], group_id: str
+) -> dict[str, Any]:
+    message = {
+        **_message(fake, chat_id),
+        "media_group_id": group_id,
+        **_caption(item.get("caption")),
+    }
+    if item["type"] == "document":
+        upload: Upload = item["upload"]
+        return {
+            **message,
+            "document": {"file_id": "doc", "file_unique_id": "d", "file_name": upload.filename},
+        }
+    width, height = _check_photo(item["upload"])
+    photo = {"file_id": "photo", "file_unique_id": "p", "width": width, "height": height}
+    return {**message, "photo": [photo], **_spoiler(item.get("has_spoiler") is True)}
+
+
+def _spoiler(hidden: bool) -> dict[str, bool]:
+    """`has_media_spoiler`, which the Bot API sets only on media hidden behind a spoiler."""
+    return {"has_media_spoiler": True} if hidden else {}
 
 
 _METHODS: dict[str, Any] = {
