@@ -68,8 +68,8 @@ def uncovered(post: Post, media: tuple[Media, ...]) -> str | None:
     """Why a warned post cannot go: an image that would go as a document, uncovered."""
     if post.content_warning is None:
         return None
-    for item in media:
-        if not item.as_photo:
+    for item in media:  # (one with a reason of its own: the others in its album follow it)
+        if not item.as_photo and item.reason is not None:
             return (
                 f"{item.path.name} cannot go as a photo ({item.reason}), and a document "
                 "cannot be hidden behind a spoiler: the post has a content warning, so it "
