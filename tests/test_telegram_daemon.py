@@ -11,7 +11,14 @@ import anyio
 from structlog.testing import capture_logs
 
 from daemon.registry import Registry
-from tests.conftest import archived, running_daemon, wait_for, write_config, write_post
+from tests.conftest import (
+    archived,
+    running_daemon,
+    wait_for,
+    write_album,
+    write_config,
+    write_post,
+)
 from tests.fakes.telegram_api import TOKEN, fake_telegram
 
 
@@ -97,3 +104,44 @@ async def test_a_lost_answer_is_unknown_and_only_the_owners_retry_sends_that_cha
         "dusk: published (telegram: sent)",
     ]
     assert [request.chat_id for request in fake.sent("sendPhoto")][2:] == ["-100123"]
+
+
+async def test_a_dropped_album_of_twelve_arrives_as_two_hidden_albums(tmp_path: Path) -> None:
+    """walk.1.jpg … walk.12.jpg with one walk.txt (alt text, a content warning, 2,000
+    characters): two albums of 6 with every photo behind a spoiler, the caption once and its
+    rest as a reply, the record noting the split and that Telegram shows no alt text."""
+    alt = "".join(f"  - Photo {n} of the lake\n" for n in range(1, 13))
+    body = "Twelve views of the lake. " * 77  # 2,002 characters
+    caption = f"---\nalt:\n{alt}content_warning: nudity\n---\n{body}"
+    async with fake_telegram() as fake:
+        platforms = {
+            "telegram": {
+                "enabled": True,
+                "token": "${TELEGRAM_BOT_TOKEN}",
+                "chat_ids": ["@channel"],
+                "api_server": fake.url,
+            }
+        }
+        config = write_config(tmp_path, platforms, publish_timeout=50)
+        environ = {**os.environ, "TELEGRAM_BOT_TOKEN": TOKEN}
+        async with running_daemon(config, Registry.discover(), environ=environ):
+            images = write_album(tmp_path / "inbox", "walk", 12, caption)
+            originals = [image.read_bytes() for image in images]
+            await wait_for(lambda: len(archived(tmp_path)) == 14, 60, what="the archive")
+    albums, replies = fake.sent("sendMediaGroup"), fake.sent("sendMessage")
+    assert [request.method for request in fake.requests] == ["sendMediaGroup"] * 2 + ["sendMessage"]
+    items = [item for album in albums for item in album.media]
+    assert [item["upload"].data for item in items] == originals
+    assert all(item["type"] == "photo" and item["has_spoiler"] is True for item in items)
+    assert [item.get("caption") is not None for item in items] == [True] + [False] * 11
+    assert (items[0]["caption"] + (replies[0].text or "")) == body.strip()
+    record_file = next(p for p in archived(tmp_path) if p.name.endswith(".result.json"))
+    telegram = json.loads(record_file.read_text(encoding="utf-8"))["platforms"]["telegram"]
+    assert telegram["ok"] is True
+    assert telegram["id"] == "@channel:1"
+    states = {name: d["state"] for name, d in telegram["destinations"].items()}
+    assert states == {"@channel#0": "sent", "@channel#album2": "sent", "@channel#1": "sent"}
+    assert "Telegram shows no alt text" in telegram["notes"]
+    assert any(
+        note.startswith("12 images sent as 2 albums of 6 and 6") for note in telegram["notes"]
+    )
