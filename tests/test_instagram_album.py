@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import anyio
@@ -270,7 +271,7 @@ async def test_alt_text_on_a_single_photo_goes_with_its_configure(
 ) -> None:
     """A one-image post keeps its photo configure, with the alt text as its accessibility caption."""
     post = make_post(tmp_path / "inbox")
-    post = Post(**{**post.__dict__, "alt": ("A red sky over the harbour",)})
+    post = replace(post, alt=("A red sky over the harbour",))
     result = await instagram_publisher(state).publish(post)
     assert result.ok, result.error
     assert fake.names == ["rupload", "configure"]
@@ -290,7 +291,7 @@ async def test_a_content_warning_is_not_sent_and_said_once_in_the_notes(
 ) -> None:
     """Instagram has no content warning: the post goes as it is, and one note says so."""
     post = make_post(tmp_path / "inbox")
-    post = Post(**{**post.__dict__, "content_warning": NUDITY})
+    post = replace(post, content_warning=NUDITY)
     result = await instagram_publisher(state).publish(post)
     assert result.ok, result.error
     assert result.notes == (NO_CONTENT_WARNING_NOTE,)
@@ -351,3 +352,27 @@ async def test_the_fake_refuses_a_carousel_as_instagram_does(
             lambda: session.upload_carousel(images, [], "A walk", NO_STEPS)
         )
     assert fake.carousels.posted == []
+
+
+async def test_each_carousel_counts_as_a_post_of_the_day(
+    fake: FakeInstagram, state: Path, tmp_path: Path, progress: MemoryProgress
+) -> None:
+    """max_posts_per_day 1: carousel 1 goes, carousel 2 waits for the limit, without a request."""
+    post = make_album(tmp_path / "inbox", [(1080, 1080)] * 12)
+    result = await instagram_publisher(state, progress, max_posts_per_day=1).publish(post)
+    assert not result.ok
+    assert result.error is not None
+    assert result.error.startswith("carousel 2 of 2: max_posts_per_day (1) reached")
+    assert fake.names.count("configure_sidecar") == 1
+    known = await progress.for_post(post, "instagram").known()
+    assert list(known) == ["carousel 1"]
+
+
+async def test_the_second_carousel_follows_at_once_within_min_interval(
+    fake: FakeInstagram, state: Path, tmp_path: Path
+) -> None:
+    """min_interval_seconds is kept between posts, not between one album's carousels."""
+    post = make_album(tmp_path / "inbox", [(1080, 1080)] * 12)
+    result = await instagram_publisher(state, min_interval_seconds=600).publish(post)
+    assert result.ok, result.error
+    assert fake.names.count("configure_sidecar") == 2

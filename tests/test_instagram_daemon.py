@@ -15,7 +15,14 @@ from daemon.ledger import Ledger, ledger_path
 from daemon.post import read_post
 from daemon.publishers.instagram.publisher import FOUND_NOTE
 from daemon.registry import Registry
-from tests.conftest import archived, running_daemon, wait_for, write_config, write_post
+from tests.conftest import (
+    archived,
+    running_daemon,
+    wait_for,
+    write_album,
+    write_config,
+    write_post,
+)
 from tests.fakes.instagram import (
     PASSWORD,
     USERNAME,
@@ -186,3 +193,36 @@ async def test_an_answer_after_publish_timeout_is_kept_in_the_ledger(
     assert (instagram["ok"], instagram["state"]) == (False, "unknown")
     assert (feed.remote_id, feed.url) == ("DCfakeCODE1", "https://www.instagram.com/p/DCfakeCODE1/")
     assert fake.names.count("configure") == 1
+
+
+ALBUM_CAPTION = """---
+alt:
+{alt}
+content_warning: nudity
+---
+A walk by the lake
+"""
+
+
+async def test_a_dropped_album_of_12_goes_as_two_carousels_with_alt_text_and_a_note(
+    tmp_path: Path, registry: Registry, fake: FakeInstagram
+) -> None:
+    """walk.1.jpg … walk.12.jpg with alt text and a content warning: two carousels (10, 2),
+    each item with its alt text, the record naming both and saying what Instagram lacks."""
+    config = write_config(tmp_path, {"instagram": INSTAGRAM})
+    alt = [f"Picture {number} of the walk" for number in range(1, 13)]
+    caption = ALBUM_CAPTION.format(alt="\n".join(f"  - {text}" for text in alt))
+    async with running_daemon(config, registry, environ={"INSTAGRAM_PASSWORD": PASSWORD}):
+        write_album(tmp_path / "inbox", "walk", 12, caption)
+        await wait_for(lambda: len(archived(tmp_path)) == 14, what="the archive")
+    result = record(tmp_path)["platforms"]["instagram"]
+    assert (result["ok"], result["id"]) == (True, "DCfakeALBUM1")
+    first, second = fake.carousels.posted
+    assert [item.alt for item in (*first.items, *second.items)] == alt
+    assert (first.caption, second.caption) == (
+        "A walk by the lake\n\n(1/2)",
+        "A walk by the lake\n\n(2/2)",
+    )
+    assert "carousel 2: https://www.instagram.com/p/DCfakeALBUM2/" in result["notes"]
+    assert "Instagram has no content warning: posted without one" in result["notes"]
+    assert fake.names.count("configure_sidecar") == 2

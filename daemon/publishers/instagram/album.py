@@ -40,7 +40,7 @@ class Carousel:
         """The caption this carousel gets, from the caption fitted to `marker_room` less."""
         if not self.marker:
             return fitted
-        return f"{fitted}\n\n{self.marker}" if fitted.strip() else self.marker
+        return f"{fitted.rstrip()}\n\n{self.marker}" if fitted.strip() else self.marker
 
     @property
     def marker_room(self) -> int:

@@ -1,4 +1,9 @@
-"""The Instagram publisher: a photo post on an Instagram account, through instagrapi.
+"""The Instagram publisher: a photo or carousel post on an Instagram account, through instagrapi.
+
+A one-image post is a photo post (destination "feed"); an album is one carousel post, or
+several for more than 10 images (destinations "carousel 1", ...; see `album`, `albums`).
+Alt text goes as each photo's `custom_accessibility_caption`. Instagram has no content
+warning: a post with one goes without, and its result's notes say so.
 
 instagrapi is blocking and Instagram punishes clumsy clients, so the publisher behaves like
 a careful person's phone: one request at a time (a `CapacityLimiter(1)` around a worker
@@ -74,11 +79,11 @@ class CannotTellError(Exception):
 
 
 class InstagramPublisher(Publisher[InstagramSettings]):
-    """Posts each post's first image and its caption to one Instagram account."""
+    """Posts each post (a photo, or an album as carousels) and its caption to one account."""
 
     platform_name = "instagram"
     settings_model = InstagramSettings
-    tracks_destinations = True  # its configure call, as the destination "feed"
+    tracks_destinations = True  # its configure calls, as "feed" or "carousel N"
     resend_after_unknown = "check"  # it can look for the caption among its recent posts
     # No call-level retry (`retry_on` stays the base class's None): a POST sent again through
     # instagrapi can publish the post twice (see `upload`, `session`). The daemon retries the
