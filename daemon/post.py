@@ -67,9 +67,9 @@ class Post:
     caption: str
     platforms: tuple[str, ...] | None = None
     captions: Mapping[str, str] = field(default_factory=dict)
-    identity: str = (
-        ""  # SHA-256 of the image bytes and the caption file: the same post, whatever its name
-    )
+    # SHA-256 of the image bytes (an album's, in order) and the caption file: the same post,
+    # whatever its name.
+    identity: str = ""
     ledger_id: int | None = None  # its row in the ledger, once admitted (keys its progress)
     alt: tuple[str, ...] = ()
     content_warning: ContentWarning | None = None
