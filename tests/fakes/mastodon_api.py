@@ -28,9 +28,10 @@ import html
 import io
 import itertools
 import re
+import threading
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager, suppress
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager, suppress
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -414,6 +415,29 @@ async def fake_mastodon(limits: Limits | None = None) -> AsyncIterator[FakeMasto
     finally:
         fake.closing.set()  # slow answers stop waiting
         await runner.cleanup()
+
+
+@contextmanager
+def fake_mastodon_in_a_thread(limits: Limits | None = None) -> Iterator[FakeMastodon]:
+    """The fake server on an event loop of its own, for a test that blocks (a daemon process)."""
+    ready, holder = threading.Event(), {}
+    loop = asyncio.new_event_loop()
+
+    async def serve() -> None:
+        async with fake_mastodon(limits) as fake:
+            holder["fake"], holder["stop"] = fake, asyncio.Event()
+            ready.set()
+            await holder["stop"].wait()
+
+    thread = threading.Thread(target=loop.run_until_complete, args=(serve(),), daemon=True)
+    thread.start()
+    assert ready.wait(10), "the fake Mastodon did not start"
+    try:
+        yield holder["fake"]
+    finally:
+        loop.call_soon_threadsafe(holder["stop"].set)
+        thread.join(10)
+        loop.close()
 
 
 def mastodon_publisher(
