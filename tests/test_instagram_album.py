@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 from pathlib import Path
+from typing import cast
 
 import anyio
 import pytest
@@ -14,11 +15,13 @@ from PIL import Image
 from daemon.frontmatter import ContentWarning
 from daemon.post import Post, files_identity
 from daemon.progress import DestinationState, MemoryProgress
+from daemon.publisher import AnyPublisher
 from daemon.publishers.instagram.album import carousels
 from daemon.publishers.instagram.image import PreparedImage, prepare_to_size
 from daemon.publishers.instagram.publisher import FOUND_NOTE, InstagramPublisher
 from daemon.publishers.instagram.results import NO_CONTENT_WARNING_NOTE
 from daemon.publishers.instagram.upload import Steps
+from daemon.workflow import fan_out
 from tests.fakes.instagram import (
     FakeInstagram,
     fake_fixture,  # noqa: F401 - a pytest fixture
@@ -376,3 +379,37 @@ async def test_the_second_carousel_follows_at_once_within_min_interval(
     result = await instagram_publisher(state, min_interval_seconds=600).publish(post)
     assert result.ok, result.error
     assert fake.names.count("configure_sidecar") == 2
+
+
+async def mark_of(progress: MemoryProgress, post: Post, name: str) -> DestinationState | None:
+    known = await progress.for_post(post, "instagram").known()
+    return known[name].state if name in known else None
+
+
+async def test_an_album_given_up_in_carousel_1_records_its_answer_and_sends_no_more(
+    fake: FakeInstagram, state: Path, tmp_path: Path, progress: MemoryProgress
+) -> None:
+    """publish_timeout inside carousel 1's configure: `unknown` at once; its late answer marks
+    carousel 1 sent, and the given-up thread never starts carousel 2. The next attempt posts
+    carousel 2 only."""
+    answer = fake.hold("configure_sidecar")
+    publisher = instagram_publisher(state, progress)
+    post = make_album(tmp_path / "inbox", [(1080, 1080)] * 12)
+    with anyio.fail_after(3):
+        result = (await fan_out(post, {"instagram": cast(AnyPublisher, publisher)}, 0.3))[
+            "instagram"
+        ]
+    assert result.outcome == "unknown", result.error
+    answer.set()
+    for _ in range(250):
+        if await mark_of(progress, post, "carousel 1") is DestinationState.SENT:
+            break
+        await anyio.sleep(0.02)
+    await anyio.sleep(0.3)  # time for a carousel 2 that must not come
+    assert fake.names.count("rupload") == 10
+    assert await mark_of(progress, post, "carousel 2") is None
+    assert await publisher.find_published(post) is None  # carousel 2 was never sent
+    fake.calls.clear()
+    again = await publisher.publish(post)
+    assert again.ok, again.error
+    assert fake.names == ["rupload", "rupload", "configure_sidecar"]
