@@ -16,8 +16,9 @@ from __future__ import annotations
 import asyncio
 import io
 import json
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager, suppress
+import threading
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -162,9 +163,10 @@ class FakeTelegram:
         method: str | None = None,
         chat: str | None = None,
         times: int | None = None,
+        skip: int = 0,
     ) -> None:
-        """Wait `seconds` before answering matching requests."""
-        self.rules.append(Rule(method, chat, delay=seconds, times=times))
+        """Wait `seconds` before answering matching requests, after `skip` of them."""
+        self.rules.append(Rule(method, chat, delay=seconds, times=times, skip=skip))
 
     def garble(
         self, *, method: str | None = None, chat: str | None = None, times: int | None = None
@@ -462,6 +464,37 @@ def _visible_length(text: str, parse_mode: str | None) -> int:
         except tdlib.ParseError as error:
             raise _RefusedError(f"Bad Request: can't parse entities: {error}") from None
     return len(text.lstrip(" \n").rstrip())  # TDLib trims a text before it counts
+
+
+@contextmanager
+def fake_telegram_in_a_thread(token: str = TOKEN) -> Iterator[FakeTelegram]:
+    """The fake on an event loop of its own thread: for tests that run dropcast as a process
+    and wait for it without a loop. Set its rules before dropcast calls it."""
+    tdlib.require()  # here, where a skip reaches pytest
+    ready, served = threading.Event(), _Served()
+
+    async def serve() -> None:
+        async with fake_telegram(token) as fake:
+            served.fake, served.loop = fake, asyncio.get_running_loop()
+            ready.set()
+            await served.stop.wait()
+
+    thread = threading.Thread(target=asyncio.run, args=(serve(),), daemon=True)
+    thread.start()
+    if not ready.wait(30) or served.fake is None or served.loop is None:
+        raise RuntimeError("the fake Bot API did not start")
+    try:
+        yield served.fake
+    finally:
+        served.loop.call_soon_threadsafe(served.stop.set)
+        thread.join(30)
+
+
+@dataclass
+class _Served:
+    fake: FakeTelegram | None = None
+    loop: asyncio.AbstractEventLoop | None = None
+    stop: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 # --- For tests of the telegram publisher --------------------------------------------------
