@@ -11,6 +11,7 @@ import anyio
 import pytest
 import requests
 from PIL import Image
+from structlog.testing import capture_logs
 
 from daemon.frontmatter import ContentWarning
 from daemon.post import Post, files_identity
@@ -23,6 +24,8 @@ from daemon.publishers.instagram.results import NO_CONTENT_WARNING_NOTE
 from daemon.publishers.instagram.upload import Steps
 from daemon.workflow import fan_out
 from tests.fakes.instagram import (
+    PASSWORD,
+    SESSION_ID,
     FakeInstagram,
     fake_fixture,  # noqa: F401 - a pytest fixture
     feed_with,
@@ -413,3 +416,19 @@ async def test_an_album_given_up_in_carousel_1_records_its_answer_and_sends_no_m
     again = await publisher.publish(post)
     assert again.ok, again.error
     assert fake.names == ["rupload", "rupload", "configure_sidecar"]
+
+
+async def test_an_albums_logs_and_result_hold_neither_password_nor_session(
+    fake: FakeInstagram, tmp_path: Path
+) -> None:
+    """A first login, carousel 1 posted, carousel 2 refused: no secret in a log line or result."""
+    fake.reply("configure_sidecar", 200, {"status": "ok"})  # carousel 1: an answer, no post
+    fake.fail_after("configure_sidecar", 1, requests.exceptions.ConnectionError("refused"))
+    post = make_album(tmp_path / "inbox", [(1080, 1080)] * 12)
+    with capture_logs() as logs:
+        result = await instagram_publisher(tmp_path / "state").publish(post)
+    assert not result.ok
+    written = repr(logs) + repr(result)
+    assert PASSWORD not in written
+    assert SESSION_ID not in written
+    assert SESSION_ID.split("%3A")[1] not in written
