@@ -420,22 +420,23 @@ async def fake_mastodon(limits: Limits | None = None) -> AsyncIterator[FakeMasto
 @contextmanager
 def fake_mastodon_in_a_thread(limits: Limits | None = None) -> Iterator[FakeMastodon]:
     """The fake server on an event loop of its own, for a test that blocks (a daemon process)."""
-    ready, holder = threading.Event(), {}
+    ready, served = threading.Event(), []
     loop = asyncio.new_event_loop()
+    stop = asyncio.Event()
 
     async def serve() -> None:
         async with fake_mastodon(limits) as fake:
-            holder["fake"], holder["stop"] = fake, asyncio.Event()
+            served.append(fake)
             ready.set()
-            await holder["stop"].wait()
+            await stop.wait()
 
     thread = threading.Thread(target=loop.run_until_complete, args=(serve(),), daemon=True)
     thread.start()
     assert ready.wait(10), "the fake Mastodon did not start"
     try:
-        yield holder["fake"]
+        yield served[0]
     finally:
-        loop.call_soon_threadsafe(holder["stop"].set)
+        loop.call_soon_threadsafe(stop.set)
         thread.join(10)
         loop.close()
 

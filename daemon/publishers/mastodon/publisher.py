@@ -19,7 +19,7 @@ import anyio
 import structlog
 
 from daemon.post import Post
-from daemon.progress import Destination, Destinations
+from daemon.progress import Destination, Destinations, DestinationState
 from daemon.publisher import Publisher, PublisherContext, PublishResult
 from daemon.publishers.mastodon.api import MastodonApi, MastodonCallError
 from daemon.publishers.mastodon.instance import Limits, read_limits
@@ -174,7 +174,9 @@ class MastodonPublisher(Publisher[MastodonSettings]):
                 continue
             reply_to = sent[-1].remote_id if sent else None
             try:
-                posted, tries = await self._send_part(post, part, plan, media, reply_to)
+                posted, tries = await self._send_part(
+                    post, part, plan, media, reply_to, destinations
+                )
             except _PartFailedError as failure:
                 mark = destinations.unknown if failure.lost else destinations.refused
                 await mark(part.name, str(failure))
@@ -215,6 +217,7 @@ class MastodonPublisher(Publisher[MastodonSettings]):
         plan: _Plan,
         media: list[tuple[PreparedImage, str]],
         reply_to: str | None,
+        destinations: Destinations,
     ) -> tuple[Destination, int]:
         """Upload the part's images, then post its status; raises `_PartFailedError`."""
         try:
@@ -235,7 +238,7 @@ class MastodonPublisher(Publisher[MastodonSettings]):
                 idempotency_key=idempotency_key(post, part),
             )
 
-        await self.context.progress.for_post(post, self.platform_name).sending([part.name])
+        await destinations.sending([part.name])  # right before the status's first byte
         try:
             status, attempts = await self.call(lambda: self._api.run(post_status))
         except GaveUpError as error:
@@ -288,9 +291,7 @@ class MastodonPublisher(Publisher[MastodonSettings]):
 
 
 def _sent_destination(part: Part, status: object) -> Destination:
-    from daemon.progress import DestinationState
-
-    assert isinstance(status, dict)
+    assert isinstance(status, dict)  # Mastodon.py's entities are dicts
     url = status.get("url")
     return Destination(
         part.name, DestinationState.SENT, str(status["id"]), str(url) if url else None
