@@ -223,7 +223,7 @@ class MastodonPublisher(Publisher[MastodonSettings]):
         try:
             media_ids = [await self._upload(image, alt) for image, alt in media]
         except (GaveUpError, MastodonCallError) as error:
-            raise _failure("an image upload failed", error) from None
+            raise _failure("an image upload failed", error, may_be_posted=False) from None
         settings = self.settings
 
         def post_status(client: object) -> dict[str, object]:
@@ -242,7 +242,7 @@ class MastodonPublisher(Publisher[MastodonSettings]):
         try:
             status, attempts = await self.call(lambda: self._api.run(post_status))
         except GaveUpError as error:
-            raise _failure("the status was not posted", error) from None
+            raise _failure("the status was not posted", error, may_be_posted=True) from None
         return _sent_destination(part, status), attempts
 
     async def _upload(self, image: PreparedImage, alt: str) -> str:
@@ -298,10 +298,12 @@ def _sent_destination(part: Part, status: object) -> Destination:
     )
 
 
-def _failure(what: str, error: Exception) -> _PartFailedError:
+def _failure(what: str, error: Exception, *, may_be_posted: bool) -> _PartFailedError:
+    """The part's failure; lost only for a status whose answer never came (an upload whose
+    answer was lost is only an unused file on the server)."""
     cause = error.error if isinstance(error, GaveUpError) else error
     attempts = error.attempts if isinstance(error, GaveUpError) else 1
-    lost = isinstance(cause, MastodonCallError) and cause.lost and what.startswith("the status")
+    lost = may_be_posted and isinstance(cause, MastodonCallError) and cause.lost
     return _PartFailedError(f"{what}: {cause}", attempts, lost=lost)
 
 
