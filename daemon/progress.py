@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 
 from daemon.post import Post
@@ -109,7 +109,15 @@ class _MemoryDestinations(Destinations):
         return dict(self._marks)
 
     async def mark(self, destinations: Iterable[Destination]) -> None:
-        self._marks.update((d.name, d) for d in destinations)
+        for destination in destinations:  # as the ledger does: a mark keeps ids it does not name
+            earlier = self._marks.get(destination.name)
+            if earlier is not None:
+                destination = replace(
+                    destination,
+                    remote_id=destination.remote_id or earlier.remote_id,
+                    url=destination.url or earlier.url,
+                )
+            self._marks[destination.name] = destination
 
 
 def accepted(known: Mapping[str, Destination]) -> set[str]:

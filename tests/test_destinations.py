@@ -7,7 +7,7 @@ from pathlib import Path
 
 from daemon.ledger import DeliveryState, Ledger
 from daemon.post import Post
-from daemon.progress import Destination, DestinationState
+from daemon.progress import Destination, DestinationState, MemoryProgress
 from daemon.publisher import PublishResult
 from tests.fakes.ledger import admitted, ledger_progress
 
@@ -42,6 +42,21 @@ class TestMarks:
             await destinations.unknown("@chan#0", "no answer")
             known = await destinations.known()
         assert known["@chan#0"] == Destination("@chan#0", SENT, "7", "https://t.me/chan/7")
+
+    async def test_a_later_mark_keeps_the_ids_it_does_not_name(self, tmp_path: Path) -> None:
+        """In the ledger and in memory alike, a record key stored with `pending` outlives the
+        `unknown` that settles it, so a platform can look the post up by it."""
+        memory = MemoryProgress()
+        with ledger_progress(tmp_path) as progress:
+            for store in (progress, memory):
+                post = admitted(progress, _post(tmp_path))
+                destinations = store.for_post(post, "bluesky")
+                await destinations.mark([Destination("part 1", PENDING, "at://did/post/3k")])
+                await destinations.settle_pending("no answer")
+                known = await destinations.known()
+                assert known["part 1"] == Destination(
+                    "part 1", UNKNOWN, "at://did/post/3k", error="no answer"
+                )
 
     async def test_each_post_and_platform_has_its_own(self, tmp_path: Path) -> None:
         """Marks are keyed by the post's ledger row and the platform, not by content or name."""
