@@ -112,7 +112,7 @@ def test_the_builtin_preview_platform_is_found() -> None:
 def test_each_builtin_platform_is_named_after_its_module() -> None:
     """The registry names a built-in platform by its module before importing it."""
     registry = Registry.discover(entry_point_group=None)
-    assert registry.names == ["email", "instagram", "preview", "telegram"]
+    assert registry.names == ["bluesky", "email", "instagram", "mastodon", "preview", "telegram"]
     for name in registry.names:
         assert registry[name].platform_name == name
         assert registry[name].__module__.split(".")[:3] == ["daemon", "publishers", name]
