@@ -13,7 +13,6 @@ from __future__ import annotations
 import itertools
 import json
 import os
-import socket
 from collections.abc import Iterator, Sequence
 from email.message import EmailMessage
 from pathlib import Path
@@ -370,21 +369,9 @@ INSTAGRAM = {
 @pytest.fixture
 def instagram(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeInstagram]:
     refuse_network(monkeypatch)
-    allow_local_names_as_bytes(monkeypatch)
     skip_instagrapi_sleeps(monkeypatch)
     with fake_instagram() as fake:
         yield fake
-
-
-def allow_local_names_as_bytes(monkeypatch: pytest.MonkeyPatch) -> None:
-    """anyio looks the PDS's `localhost` up as b'localhost', which `refuse_network` (comparing
-    with str names) refuses: the guard is asked with the name decoded."""
-    guarded = socket.getaddrinfo
-
-    def getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
-        return guarded(host.decode() if isinstance(host, bytes) else host, *args, **kwargs)
-
-    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
 
 
 @pytest.mark.timeout(300)

@@ -47,7 +47,8 @@ def refuse_network(monkeypatch: pytest.MonkeyPatch, *, allow_curl: bool = False)
     real_getaddrinfo = socket.getaddrinfo
 
     def getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
-        if host not in _LOCAL_HOSTS:
+        name = host.decode() if isinstance(host, bytes) else host  # anyio asks with bytes
+        if name not in _LOCAL_HOSTS:
             raise AssertionError(f"a test tried to reach {host!r}")
         return real_getaddrinfo(host, *args, **kwargs)
 
