@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import anyio
 import structlog
@@ -173,8 +173,9 @@ class TelegramPublisher(Publisher[TelegramSettings]):
             for step in plan.steps:
                 name = step.name(label)
                 if _arrived(plan.known.get(name)) is None:
+                    method = self._step_method(chat, plan, step, head)  # all work before the mark
                     await destinations.sending([name])
-                    sent, tries = await self._send_step(chat, plan, step, head)
+                    sent, tries = await self._send_step(chat, step, method)
                     await destinations.sent(name, sent.remote_id, sent.url)
                     head, attempts = sent if step.is_head else head, max(attempts, tries)
                 done += 1
@@ -186,40 +187,38 @@ class TelegramPublisher(Publisher[TelegramSettings]):
             return _ChatResult(label, head, max(attempts, failure.attempts), error, lost)
         return _ChatResult(label, head, attempts)
 
-    async def _send_step(
+    def _step_method(
         self, chat: int | str, plan: Plan, step: Step, head: Destination | None
-    ) -> tuple[Destination, int]:
-        """Send `step` (an album, or a caption reply); the sent part, and the attempts it took."""
-        name = step.name(str(chat))
+    ) -> TelegramMethod[Any]:
+        """The request for `step`: an album (or the one image), or a caption reply."""
         if step.group is not None:
-            messages, attempts = await self._send_group(chat, plan, step.group)
-            ids = ",".join(str(message.message_id) for message in messages)
-            return _sent(name, ids, _public_url(chat, messages[0])), attempts
+            return self._group_method(chat, plan, step.group)
         assert head is not None  # the images went first: a step after them fails stops the chat
         piece = plan.pieces[step.piece]
-        message, attempts = await self._send_text(chat, piece, first_id(head))
-        return _sent(name, str(message.message_id), None), attempts
+        return text_method(chat, piece, self.settings.parse_mode, first_id(head))
 
-    async def _send_group(
-        self, chat: int | str, plan: Plan, index: int
-    ) -> tuple[list[Message], int]:
-        """Album `index` (or the one image), the caption with the first; its messages."""
+    async def _send_step(
+        self, chat: int | str, step: Step, method: TelegramMethod[Any]
+    ) -> tuple[Destination, int]:
+        """Send `step`'s request; the sent part, and the attempts it took."""
+        name = step.name(str(chat))
+        answer, attempts = await self._send(method, str(chat))
+        if step.group is None:
+            return _sent(name, str(answer.message_id), None), attempts
+        messages = answer if isinstance(answer, list) else [answer]
+        ids = ",".join(str(message.message_id) for message in messages)
+        return _sent(name, ids, _public_url(chat, messages[0])), attempts
+
+    def _group_method(self, chat: int | str, plan: Plan, index: int) -> TelegramMethod[Any]:
+        """Album `index` (or the one image), the caption with the first."""
         group, first = plan.groups[index], index == 0
         caption = plan.pieces[0] if first and plan.pieces else None
         # One post makes one notification: the first album's.
         silent = self.settings.disable_notification or not first
         how = Delivery(self.settings.parse_mode, silent, plan.spoiler)
         if len(group) == 1:
-            message, attempts = await self._send(
-                media_method(chat, group[0], caption, how), str(chat)
-            )
-            return [message], attempts
-        return await self._send(album_method(chat, group, caption, how), str(chat))
-
-    async def _send_text(self, chat: int | str, piece: str, reply_to: int) -> tuple[Message, int]:
-        """Send one more piece of the caption, replying to the first image."""
-        method = text_method(chat, piece, self.settings.parse_mode, reply_to)
-        return await self._send(method, str(chat))
+            return media_method(chat, group[0], caption, how)
+        return album_method(chat, group, caption, how)
 
 
 def _time_left() -> float:
