@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Annotated
+from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, ValidationInfo
 
@@ -49,6 +50,14 @@ class CallRetrySettings(PlatformSettings):
             base_delay=self.retry_base_delay,
             max_delay=self.retry_max_delay,
         )
+
+
+def http_url(value: str, example: str) -> str:
+    """`value` if it is an http:// or https:// URL (without its trailing /), for a validator."""
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ValueError(f"expected an http:// or https:// URL such as {example}")
+    return value.rstrip("/")
 
 
 def secret_values(model: BaseModel) -> list[str]:

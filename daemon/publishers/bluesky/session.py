@@ -9,14 +9,13 @@ session no longer works (revoked, expired) does dropcast log in again with the a
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import anyio
 import structlog
 
+from daemon.private_file import write_private_file
 from daemon.publishers.bluesky.settings import BlueskySettings
 
 if TYPE_CHECKING:
@@ -80,7 +79,7 @@ class BlueskySession:
 
         async def save(event: Any, session: Any) -> None:
             if event in (SessionEvent.CREATE, SessionEvent.REFRESH):
-                await anyio.to_thread.run_sync(_write_private_file, self.path, session.encode())
+                await anyio.to_thread.run_sync(write_private_file, self.path, session.encode())
 
         client.on_session_change(save)
         try:
@@ -129,18 +128,3 @@ def _handle_of(session_string: str) -> str | None:
         return str(Session.decode(session_string).handle)
     except ValueError:
         return None
-
-
-def _write_private_file(path: Path, text: str) -> None:
-    """Replace `path` with `text` atomically; readable by its owner only (0600)."""
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(descriptor, "w", encoding="utf-8") as file:  # mkstemp makes it 0600
-            file.write(text)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise

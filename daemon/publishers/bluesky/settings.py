@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import re
-from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, field_validator
 
-from daemon.settings import CallRetrySettings
+from daemon.settings import CallRetrySettings, http_url
 
 # A handle is a domain name (alice.bsky.social); the leading @ people type is allowed.
 _HANDLE = re.compile(r"(?=.{3,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z][a-z0-9-]*[a-z0-9]")
@@ -53,10 +52,7 @@ class BlueskySettings(CallRetrySettings):
     @field_validator("service")
     @classmethod
     def _http_url(cls, value: str) -> str:
-        parts = urlsplit(value)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise ValueError("expected an http:// or https:// URL such as https://bsky.social")
-        return value.rstrip("/")
+        return http_url(value, "https://bsky.social")
 
     @field_validator("language")
     @classmethod

@@ -34,12 +34,12 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import structlog
 
+from daemon.private_file import write_private_file
 from daemon.publishers.instagram.errors import LoginFailedError
 from daemon.publishers.instagram.image import PreparedImage
 from daemon.publishers.instagram.recent import RecentPost, recent_posts
 from daemon.publishers.instagram.settings import InstagramSettings
 from daemon.publishers.instagram.sidecar import upload_carousel
-from daemon.publishers.instagram.state import write_private_file
 from daemon.publishers.instagram.upload import Posted, Steps, upload
 from daemon.secrets import REDACTOR
 

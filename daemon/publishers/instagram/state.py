@@ -8,14 +8,14 @@ reload, `dropcast check`) sees what the last one wrote.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import structlog
+
+from daemon.private_file import write_private_file
 
 log = structlog.get_logger("dropcast.instagram")
 
@@ -112,23 +112,6 @@ class LimitsFile:
 
     def save(self, limits: Limits, now: datetime) -> None:
         write_private_file(self.path, json.dumps(limits.to_json(now), indent=1))
-
-
-def write_private_file(path: Path, text: str) -> None:
-    """Replace `path` with `text` atomically; the file is readable by its owner only (0600)."""
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    descriptor, temporary = tempfile.mkstemp(
-        dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"
-    )
-    try:
-        with os.fdopen(descriptor, "w", encoding="utf-8") as file:  # mkstemp makes it 0600
-            file.write(text)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
 
 
 def _iso(moment: datetime | None) -> str | None:

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import re
 from typing import Annotated, Literal
-from urllib.parse import urlsplit
 
 from pydantic import AfterValidator, Field, SecretStr, field_validator
 
 from daemon.publishers.telegram.media import Oversize
-from daemon.settings import CallRetrySettings
+from daemon.settings import CallRetrySettings, http_url
 
 _TOKEN = re.compile(r"[0-9]{1,20}:[A-Za-z0-9_-]{30,}")
 _PUBLIC_NAME = re.compile(r"@[A-Za-z][A-Za-z0-9_]{3,31}")
@@ -50,10 +49,7 @@ class TelegramSettings(CallRetrySettings):
     @field_validator("api_server")
     @classmethod
     def _http_url(cls, value: str) -> str:
-        parts = urlsplit(value)
-        if parts.scheme not in ("http", "https") or not parts.netloc:
-            raise ValueError("expected an http:// or https:// URL such as https://api.telegram.org")
-        return value.rstrip("/")
+        return http_url(value, "https://api.telegram.org")
 
     @field_validator("chat_ids")
     @classmethod
