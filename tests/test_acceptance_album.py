@@ -20,7 +20,6 @@ from typing import Any
 
 import httpx
 import pytest
-import yaml
 from anyio.from_thread import start_blocking_portal
 from PIL import Image
 
@@ -426,18 +425,12 @@ def dropcast(tmp_path: Path) -> Iterator[Dropcast]:
 
 
 def configure(runner: Dropcast, settings: dict[str, Any]) -> None:
-    core = {
-        "inbox": str(runner.inbox),
-        "state": str(runner.folder / "state"),
-        "archive": str(runner.folder / "archive"),
-        "settle_seconds": 0.2,
-        "retry_delays": [0.5],
-        "rescan_seconds": 0.5,
-        "publish_timeout": 150,
-        "log": {"format": "json", "level": "debug"},
-        "platforms": settings,
-    }
-    (runner.folder / "config.yaml").write_text(yaml.safe_dump(core), encoding="utf-8")
+    runner.write_config(
+        settings,
+        state=str(runner.folder / "state"),
+        archive=str(runner.folder / "archive"),
+        publish_timeout=150,
+    )
 
 
 def delivered(runner: Dropcast, platform: str) -> bool:

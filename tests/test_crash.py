@@ -52,16 +52,24 @@ class Dropcast:
         self.command_prefix: list[str] = []  # e.g. setpriv, to run it with fewer privileges
 
     def configure(self, **platforms: dict[str, Any]) -> Path:
+        """A config of the test platforms in `tests/fakes/gates.py`, each told the signals folder."""
+        return self.write_config(
+            {
+                name: {"enabled": True, "folder": str(self.signals), **options}
+                for name, options in platforms.items()
+            }
+        )
+
+    def write_config(self, platforms: dict[str, Any], **core: Any) -> Path:
+        """config.yaml with these `platforms`, quick timings for a crash test, and `core` keys."""
         settings = {
             "inbox": str(self.inbox),
             "settle_seconds": 0.2,
             "retry_delays": [0.5],
             "rescan_seconds": 0.5,
             "log": {"format": "json", "level": "debug"},
-            "platforms": {
-                name: {"enabled": True, "folder": str(self.signals), **options}
-                for name, options in platforms.items()
-            },
+            **core,
+            "platforms": platforms,
         }
         config = self.folder / "config.yaml"
         config.write_text(yaml.safe_dump(settings), encoding="utf-8")

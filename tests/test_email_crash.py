@@ -24,26 +24,18 @@ def dropcast(tmp_path: Path) -> Iterator[Dropcast]:
 
 
 def _configure(runner: Dropcast, smtp_port: int) -> None:
-    settings = {
-        "inbox": str(runner.inbox),
-        "settle_seconds": 0.2,
-        "retry_delays": [0.5],
-        "rescan_seconds": 0.5,
-        "publish_timeout": 60,
-        "log": {"format": "json", "level": "info"},
-        "platforms": {
-            "email": {
-                "enabled": True,
-                "host": "127.0.0.1",
-                "port": smtp_port,
-                "security": "none",
-                "sender": "me@example.com",
-                "recipients": ["post@example.com"],
-                "timeout": 10,
-            }
-        },
+    platforms = {
+        "email": {
+            "enabled": True,
+            "host": "127.0.0.1",
+            "port": smtp_port,
+            "security": "none",
+            "sender": "me@example.com",
+            "recipients": ["post@example.com"],
+            "timeout": 10,
+        }
     }
-    (runner.folder / "config.yaml").write_text(yaml.safe_dump(settings), encoding="utf-8")
+    runner.write_config(platforms, publish_timeout=60, log={"format": "json", "level": "info"})
 
 
 def _drop_album(inbox: Path, stem: str) -> list[bytes]:

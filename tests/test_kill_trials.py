@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from anyio.from_thread import start_blocking_portal
 
 from tests.fakes.smtp_server import FakeSMTPServer
@@ -40,31 +39,23 @@ def telegram() -> Iterator[FakeTelegram]:
 
 
 def _configure(runner: Dropcast, telegram: FakeTelegram, smtp_port: int) -> None:
-    settings = {
-        "inbox": str(runner.inbox),
-        "settle_seconds": 0.2,
-        "retry_delays": [0.5],
-        "rescan_seconds": 0.5,
-        "publish_timeout": 60,
-        "log": {"format": "json", "level": "info"},
-        "platforms": {
-            "telegram": {
-                "enabled": True,
-                "token": "${TELEGRAM_BOT_TOKEN}",
-                "chat_ids": list(CHATS),
-                "api_server": telegram.url,
-            },
-            "email": {
-                "enabled": True,
-                "host": "127.0.0.1",
-                "port": smtp_port,
-                "security": "none",
-                "sender": "dropcast@example.com",
-                "recipients": list(RECIPIENTS),
-            },
+    platforms = {
+        "telegram": {
+            "enabled": True,
+            "token": "${TELEGRAM_BOT_TOKEN}",
+            "chat_ids": list(CHATS),
+            "api_server": telegram.url,
+        },
+        "email": {
+            "enabled": True,
+            "host": "127.0.0.1",
+            "port": smtp_port,
+            "security": "none",
+            "sender": "dropcast@example.com",
+            "recipients": list(RECIPIENTS),
         },
     }
-    (runner.folder / "config.yaml").write_text(yaml.safe_dump(settings), encoding="utf-8")
+    runner.write_config(platforms, publish_timeout=60, log={"format": "json", "level": "info"})
     runner.environ["TELEGRAM_BOT_TOKEN"] = TOKEN
 
 

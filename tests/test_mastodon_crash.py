@@ -5,8 +5,6 @@ from __future__ import annotations
 import itertools
 from pathlib import Path
 
-import yaml
-
 from tests.conftest import make_image
 from tests.fakes.mastodon_api import TOKEN, fake_mastodon_in_a_thread
 from tests.test_crash import Dropcast, wait_until
@@ -14,24 +12,15 @@ from tests.test_mastodon import LONG_CAPTION
 
 
 def configure(dropcast: Dropcast, url: str) -> None:
-    settings = {
-        "inbox": str(dropcast.inbox),
-        "settle_seconds": 0.2,
-        "retry_delays": [0.5],
-        "rescan_seconds": 0.5,
-        "publish_timeout": 60,
-        "log": {"format": "json", "level": "debug"},
-        "platforms": {
-            "mastodon": {
-                "enabled": True,
-                "api_base_url": url,
-                "access_token": "${MASTODON_TOKEN}",
-                "request_timeout": 30,
-            }
-        },
+    platforms = {
+        "mastodon": {
+            "enabled": True,
+            "api_base_url": url,
+            "access_token": "${MASTODON_TOKEN}",
+            "request_timeout": 30,
+        }
     }
-    path = dropcast.folder / "config.yaml"
-    path.write_text(yaml.safe_dump(settings), encoding="utf-8")
+    dropcast.write_config(platforms, publish_timeout=60)
 
 
 def test_a_kill_in_the_middle_of_a_thread_resumes_it_without_posting_twice(

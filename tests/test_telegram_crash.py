@@ -11,7 +11,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import yaml
 
 from tests.conftest import write_album
 from tests.fakes.telegram_api import TOKEN, FakeTelegram, fake_telegram_in_a_thread
@@ -24,23 +23,15 @@ def dropcast(tmp_path: Path) -> Iterator[Dropcast]:
 
 
 def _configure(runner: Dropcast, fake: FakeTelegram) -> None:
-    settings = {
-        "inbox": str(runner.inbox),
-        "settle_seconds": 0.2,
-        "retry_delays": [0.5],
-        "rescan_seconds": 0.5,
-        "publish_timeout": 60,
-        "log": {"format": "json", "level": "info"},
-        "platforms": {
-            "telegram": {
-                "enabled": True,
-                "token": "${TELEGRAM_BOT_TOKEN}",
-                "chat_ids": ["@channel"],
-                "api_server": fake.url,
-            }
-        },
+    platforms = {
+        "telegram": {
+            "enabled": True,
+            "token": "${TELEGRAM_BOT_TOKEN}",
+            "chat_ids": ["@channel"],
+            "api_server": fake.url,
+        }
     }
-    (runner.folder / "config.yaml").write_text(yaml.safe_dump(settings), encoding="utf-8")
+    runner.write_config(platforms, publish_timeout=60, log={"format": "json", "level": "info"})
     runner.environ["TELEGRAM_BOT_TOKEN"] = TOKEN
 
 
