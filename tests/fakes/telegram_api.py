@@ -137,6 +137,9 @@ class FakeTelegram:
     requests: list[Request] = field(default_factory=list)
     rules: list[Rule] = field(default_factory=list)
     closing: asyncio.Event = field(default_factory=asyncio.Event)
+    # The text fields of each request as soon as they arrived, before its files and whether
+    # or not it was then read whole: a request cut off by a kill has reached the fake all the same.
+    arrivals: list[dict[str, str]] = field(default_factory=list)
     _message_ids: dict[str, int] = field(default_factory=dict)
 
     def fail(
@@ -209,7 +212,7 @@ async def fake_telegram(token: str = TOKEN) -> AsyncIterator[FakeTelegram]:
 
 def _handler(fake: FakeTelegram) -> Any:
     async def handle(http_request: web.Request) -> web.Response:
-        request = await _read(http_request)
+        request = await _read(http_request, fake.arrivals)
         request.peer = http_request.transport and http_request.transport.get_extra_info("peername")
         fake.requests.append(request)
         status, payload = await _answer(fake, request)
@@ -219,20 +222,25 @@ def _handler(fake: FakeTelegram) -> Any:
     return handle
 
 
-async def _read(http_request: web.Request) -> Request:
+async def _read(http_request: web.Request, arrivals: list[dict[str, str]]) -> Request:
     fields: dict[str, str] = {}
     files: dict[str, Upload] = {}
     if http_request.content_type.startswith("multipart/"):
         reader = await http_request.multipart()
         async for part in reader:
             assert isinstance(part, BodyPartReader)  # no nested multipart in the Bot API
+            if part.filename and not files:  # aiogram sends the text fields first
+                arrivals.append(dict(fields))
             data = bytes(await part.read())
             if part.filename:
                 files[part.name or ""] = Upload(part.filename, data)
             else:
                 fields[part.name or ""] = data.decode("utf-8")
+        if not files:
+            arrivals.append(dict(fields))
     else:
         fields = {key: str(value) for key, value in (await http_request.post()).items()}
+        arrivals.append(dict(fields))
     return Request(
         http_request.match_info["method"], http_request.match_info["token"], fields, files
     )
