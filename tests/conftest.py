@@ -109,8 +109,13 @@ def inbox_files(folder: Path) -> list[str]:
 
 
 def archived(folder: Path) -> list[Path]:
-    """Every file in the archive's day folders, sorted by name."""
-    return sorted(p for p in (folder / "archive").glob("*/*") if p.is_file() or p.is_symlink())
+    """Every file in the archive's day folders, sorted by name; not the half-written copies
+    dropcast moves and writes through (a record being written is not there yet)."""
+    return sorted(
+        p
+        for p in (folder / "archive").glob("*/*")
+        if (p.is_file() or p.is_symlink()) and not p.name.startswith(".dropcast-tmp-")
+    )
 
 
 async def wait_for(condition: Callable[[], Any], within: float = 10.0, what: str = "") -> Any:

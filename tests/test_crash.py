@@ -130,7 +130,8 @@ class Dropcast:
             return connection.execute(query).fetchall()
 
     def archived(self) -> list[Path]:
-        return sorted(p for p in (self.folder / "archive").glob("*/*") if p.is_file())
+        files = (self.folder / "archive").glob("*/*")
+        return sorted(p for p in files if p.is_file() and not p.name.startswith(".dropcast-tmp-"))
 
 
 def wait_until(condition: Callable[[], object], what: str, within: float = 30.0) -> None:
