@@ -43,6 +43,7 @@ from PIL import Image
 from daemon.progress import ProgressStore
 from daemon.publisher import PublisherContext
 from daemon.publishers.mastodon import MastodonPublisher, MastodonSettings
+from tests.fakes.loopback import served
 
 TOKEN = "fake-mastodon-token-Zq81xT0kLmN4"
 ACCOUNT = {"id": "109", "username": "alice", "acct": "alice", "display_name": "Alice"}
@@ -404,17 +405,11 @@ async def fake_mastodon(limits: Limits | None = None) -> AsyncIterator[FakeMasto
     fake = FakeMastodon(limits=limits or Limits())
     app = web.Application(client_max_size=64 * 1024 * 1024, middlewares=[_middleware(fake)])
     app.add_routes(_routes(fake))
-    runner = web.AppRunner(app, shutdown_timeout=1.0, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    host, port = runner.addresses[0][:2]
-    fake.url = f"http://{host}:{port}"
-    try:
-        yield fake
-    finally:
-        fake.closing.set()  # slow answers stop waiting
-        await runner.cleanup()
+    async with served(app) as fake.url:
+        try:
+            yield fake
+        finally:
+            fake.closing.set()  # slow answers stop waiting
 
 
 @contextmanager

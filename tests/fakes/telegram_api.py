@@ -30,6 +30,7 @@ from daemon.progress import MemoryProgress, ProgressStore
 from daemon.publisher import PublisherContext
 from daemon.publishers.telegram import TelegramPublisher, TelegramSettings
 from tests.fakes import tdlib
+from tests.fakes.loopback import served
 
 TOKEN = "123456789:AAH-fake-token-for-tests-only-abcdefgh"
 BOT_USERNAME = "dropcast_test_bot"
@@ -197,17 +198,11 @@ async def fake_telegram(token: str = TOKEN) -> AsyncIterator[FakeTelegram]:
     fake = FakeTelegram(token)
     app = web.Application(client_max_size=100 * 1024 * 1024)
     app.router.add_post("/bot{token}/{method}", _handler(fake))
-    runner = web.AppRunner(app, shutdown_timeout=1.0, access_log=None)  # its log holds the token
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    host, port = runner.addresses[0][:2]
-    fake.url = f"http://{host}:{port}"
-    try:
-        yield fake
-    finally:
-        fake.closing.set()  # slow answers stop waiting
-        await runner.cleanup()
+    async with served(app) as fake.url:
+        try:
+            yield fake
+        finally:
+            fake.closing.set()  # slow answers stop waiting
 
 
 def _handler(fake: FakeTelegram) -> Any:
