@@ -26,8 +26,12 @@ from PIL import Image
 from daemon.registry import Registry
 from daemon.text_split import grapheme_count
 from tests.conftest import archived, running_daemon, wait_for, write_album, write_config
-from tests.fakes.instagram import PASSWORD, USERNAME, FakeInstagram, fake_instagram
-from tests.fakes.instagram.network import refuse_network, skip_instagrapi_sleeps
+from tests.fakes.instagram import (
+    DAEMON_SETTINGS,
+    PASSWORD,
+    FakeInstagram,
+    offline_instagram,
+)
 from tests.fakes.mastodon_api import TOKEN as MASTODON_TOKEN
 from tests.fakes.mastodon_api import FakeMastodon, fake_mastodon, fake_mastodon_in_a_thread
 from tests.fakes.pds import PdsServer, pds
@@ -352,14 +356,7 @@ def secrets(pds: PdsServer) -> dict[str, str]:
     }
 
 
-INSTAGRAM = {
-    "enabled": True,
-    "username": USERNAME,
-    "password": "${INSTAGRAM_PASSWORD}",
-    "transport": "requests",
-    "delay_range": [0, 0],
-    "request_timeout": 5,
-}
+INSTAGRAM = DAEMON_SETTINGS
 
 
 # --- 1. Every platform at once, in this process ------------------------------------------
@@ -367,9 +364,7 @@ INSTAGRAM = {
 
 @pytest.fixture
 def instagram(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeInstagram]:
-    refuse_network(monkeypatch)
-    skip_instagrapi_sleeps(monkeypatch)
-    with fake_instagram() as fake:
+    with offline_instagram(monkeypatch) as fake:
         yield fake
 
 

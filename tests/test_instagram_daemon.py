@@ -24,32 +24,20 @@ from tests.conftest import (
     write_post,
 )
 from tests.fakes.instagram import (
+    DAEMON_SETTINGS,
     PASSWORD,
     USERNAME,
     FakeInstagram,
-    fake_instagram,
     feed_with,
-)
-from tests.fakes.instagram.network import (
-    refuse_network,
-    skip_instagrapi_sleeps,
+    offline_instagram,
 )
 
-INSTAGRAM = {
-    "enabled": True,
-    "username": USERNAME,
-    "password": "${INSTAGRAM_PASSWORD}",
-    "transport": "requests",
-    "delay_range": [0, 0],
-    "request_timeout": 5,
-}
+INSTAGRAM = DAEMON_SETTINGS
 
 
 @pytest.fixture
 def fake(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeInstagram]:
-    refuse_network(monkeypatch)
-    skip_instagrapi_sleeps(monkeypatch)
-    with fake_instagram() as fake:
+    with offline_instagram(monkeypatch) as fake:
         yield fake
 
 

@@ -19,13 +19,9 @@ from tests.fakes.instagram import (
     PASSWORD,
     UPLOAD_ENDPOINTS,
     FakeInstagram,
-    fake_instagram,
     instagram_publisher,
     make_post,
-)
-from tests.fakes.instagram.network import (
-    refuse_network,
-    skip_instagrapi_sleeps,
+    offline_instagram,
 )
 
 SEED = "JBSWY3DPEHPK3PXP"
@@ -168,9 +164,7 @@ def test_the_platform_module_does_not_import_instagrapi() -> None:
 
 @pytest.fixture
 def fake(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeInstagram]:
-    refuse_network(monkeypatch)
-    skip_instagrapi_sleeps(monkeypatch)
-    with fake_instagram() as fake:
+    with offline_instagram(monkeypatch) as fake:
         yield fake
 
 

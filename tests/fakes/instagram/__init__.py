@@ -304,6 +304,27 @@ class FakeInstagram:
         return _default_reply(name)
 
 
+# The platform's config section for a daemon run against the fake (the password from the
+# environment, as an owner would give it).
+DAEMON_SETTINGS = {
+    "enabled": True,
+    "username": USERNAME,
+    "password": "${INSTAGRAM_PASSWORD}",
+    "transport": "requests",
+    "delay_range": [0, 0],
+    "request_timeout": 5,
+}
+
+
+@contextmanager
+def offline_instagram(monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeInstagram]:
+    """The fake behind instagrapi, with every other host refused and instagrapi's sleeps skipped."""
+    refuse_network(monkeypatch)
+    skip_instagrapi_sleeps(monkeypatch)
+    with fake_instagram() as fake:
+        yield fake
+
+
 @contextmanager
 def fake_instagram() -> Iterator[FakeInstagram]:
     """A `responses` mock with every Instagram endpoint registered; fails the test on unmatched requests."""
