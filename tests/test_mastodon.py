@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import itertools
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import anyio
@@ -322,6 +323,41 @@ class TestLostAnswers:
         (status,) = fake.posted()
         assert found.remote_id == status["id"]
         assert any("found on the account" in note for note in found.notes)
+
+    async def test_a_part_mentioning_a_remote_account_is_found_as_mastodon_shows_it(
+        self, tmp_path: Path
+    ) -> None:
+        """Mastodon shows `@bob@example.social` as `@bob`: the check still finds the part and
+        nothing is posted again."""
+        progress = MemoryProgress()
+        post = album(tmp_path, 1, caption="A walk with @bob@example.social by the lake")
+        async with fake_mastodon() as fake:
+            fake.slow_status(3)
+            publisher = publisher_for(fake, tmp_path, progress, request_timeout=1, max_retries=0)
+            assert (await publisher.publish(post)).unknown
+            found = await publisher.find_published(post)
+            await publisher.close()
+        (status,) = fake.posted()
+        assert ">@<span>bob</span></a>" in status["content"]
+        assert found is not None
+        assert found.remote_id == status["id"]
+
+    async def test_a_part_beyond_the_recent_statuses_cannot_be_told(self, tmp_path: Path) -> None:
+        """Not among the 40 newest statuses, a part in doubt may be further back: the check
+        raises (the post stays unknown) instead of saying it is not there."""
+        progress = MemoryProgress()
+        lost = album(tmp_path, 1, caption="The one whose answer was lost")
+        async with fake_mastodon() as fake:
+            fake.slow_status(3)
+            publisher = publisher_for(fake, tmp_path, progress, request_timeout=1, max_retries=0)
+            assert (await publisher.publish(lost)).unknown
+            for number in range(40):
+                other = album(tmp_path, 1, caption=f"Another post {number}")
+                assert (await publisher.publish(replace(other, identity=f"other-{number}"))).ok
+            with pytest.raises(MastodonCallError, match=r"not among the account's 40 most recent"):
+                await publisher.find_published(lost)
+            await publisher.close()
+        assert len(fake.posted()) == 41
 
     async def test_a_part_that_never_arrived_is_not_found(self, tmp_path: Path) -> None:
         """A part marked in doubt that the account does not have: find_published says None."""

@@ -146,6 +146,9 @@ def _error(status: int, message: str) -> web.Response:
     return web.json_response({"error": message}, status=status)
 
 
+_MENTION = re.compile(r"(?<![\w@/])@(\w+)@([\w.-]+\w)")
+
+
 def _content_html(text: str) -> str:
     """The HTML Mastodon makes of a plain-text status: paragraphs, line breaks, links."""
 
@@ -157,11 +160,18 @@ def _content_html(text: str) -> str:
             f'<span class="invisible">{scheme}://</span><span class="">{rest}</span></a>'
         )
 
+    def mention(match: re.Match[str]) -> str:  # a resolved account shows as @name only
+        name, server = match.group(1), match.group(2)
+        return (
+            f'<span class="h-card"><a href="https://{server}/@{name}" class="u-url mention">'
+            f"@<span>{name}</span></a></span>"
+        )
+
     paragraphs = [p for p in re.split(r"\n{2,}", text.strip()) if p]
     rendered = []
     for paragraph in paragraphs:
-        escaped = html.escape(paragraph, quote=False)
-        rendered.append("<p>" + _LINK.sub(link, escaped).replace("\n", "<br />") + "</p>")
+        escaped = _MENTION.sub(mention, _LINK.sub(link, html.escape(paragraph, quote=False)))
+        rendered.append("<p>" + escaped.replace("\n", "<br />") + "</p>")
     return "".join(rendered)
 
 

@@ -101,6 +101,11 @@ class MastodonPublisher(Publisher[MastodonSettings]):
                 statuses = statuses if statuses is not None else await self._recent()
                 reply_to = last.remote_id if last is not None else None
                 found = find_part(statuses, part.text, reply_to, plan.spoiler, len(part.images))
+                if found is None and len(statuses) >= _RECENT_STATUSES:
+                    raise MastodonCallError(  # it may be further back: never resent blindly
+                        f"{part.name} is not among the account's {_RECENT_STATUSES} most recent "
+                        "statuses; look at the account, then `dropcast retry` if it is missing"
+                    )
                 if found is None:
                     log.info("mastodon.part_not_found", part=part.name)
                     return None

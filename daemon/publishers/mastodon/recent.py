@@ -11,6 +11,8 @@ from collections.abc import Iterable, Mapping
 from html.parser import HTMLParser
 from typing import Any
 
+from daemon.publishers.mastodon.text import as_shown
+
 __all__ = ["plain_text", "same_part"]
 
 
@@ -48,7 +50,7 @@ def same_part(
     parent = status.get("in_reply_to_id")
     return (
         (str(parent) if parent is not None else None) == reply_to
-        and _folded(plain_text(str(status.get("content") or ""))) == _folded(text)
+        and _folded(plain_text(str(status.get("content") or ""))) == _folded(as_shown(text))
         and (status.get("spoiler_text") or "") == spoiler
         and len(status.get("media_attachments") or ()) == images
     )

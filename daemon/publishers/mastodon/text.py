@@ -60,3 +60,8 @@ def split_caption(caption: str, limits: Limits, spoiler_text: str = "") -> list[
         measure=lambda piece: status_length(piece, limits),
         keep_whole=keep_whole,
     )
+
+
+def as_shown(text: str) -> str:
+    """`text` as a status shows it: a remote account's mention `@name@server` as `@name`."""
+    return _MENTION.sub(lambda match: "@" + match.group(1), text)
