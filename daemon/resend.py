@@ -91,7 +91,11 @@ async def _retry_one(ledger: AsyncLedger, row: PostRow, lease: Lease, say: Say) 
     for name, delivery in ledger.ledger.deliveries(row.id).items():
         if delivery.state in RETRYABLE:
             say(f"{row.stem}: {name}: {retry_intent(delivery, lease.publishers.get(name))}")
-    outcome, states = await resend(ledger, row, lease)
+    try:
+        outcome, states = await resend(ledger, row, lease)
+    except (PostRejectedError, OSError) as error:  # this post cannot go; the others still may
+        say(f"{row.stem}: not retried: {error}")
+        return False
     tried = ", ".join(f"{name}: {state}" for name, state in states.items())
     say(f"{row.stem}: {outcome} ({tried or 'nothing sent: see above'})")
     return outcome == "published"
@@ -122,6 +126,12 @@ async def resend(ledger: AsyncLedger, row: PostRow, lease: Lease) -> tuple[Outco
     assert row.filing is not None
     filing = Filing.from_json(row.filing)
     default_warning = lease.config.core.default_content_warning
+    if len(filing.moves) != len(row.files):  # some changed while it was published: left behind
+        raise PostRejectedError(
+            f"{filing.stem}: {len(row.files) - len(filing.moves)} of its files changed while it "
+            "was published and stayed in the inbox, so the archive does not hold the post the "
+            "other platforms have; drop it again as a new post instead"
+        )
     archived = await anyio.to_thread.run_sync(_read_archived, filing, default_warning)
     post = replace(archived, ledger_id=row.id)
     known = await ledger.run(Ledger.deliveries, row.id)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import sqlite3
 import time
 from pathlib import Path
 from typing import Any
@@ -213,3 +214,30 @@ async def test_dropcast_retry_sends_an_archived_album_whole_in_order(
     assert [len(post.images) for post in RECEIVED["main"]] == [3]
     assert RECEIVED["main"][0].content_warning == ContentWarning("sexual")
     assert _record(tmp_path / "archive", "walk.result.json")["outcome"] == "published"
+
+
+async def test_dropcast_retry_refuses_an_album_whose_image_stayed_in_the_inbox(
+    tmp_path: Path, registry: Registry
+) -> None:
+    """An album archived without an image (it changed while it was published, so it stayed in
+    the inbox) is not retried: the archive no longer holds the post the others have."""
+    platforms: dict[str, Any] = {
+        "recording": {"enabled": True, "label": "main"},
+        "recording2": {"enabled": True, "label": "second", "behaviour": "fail"},
+    }
+    config_path = write_config(tmp_path, platforms=platforms)
+    async with running_daemon(config_path, registry):
+        write_album(tmp_path / "inbox", "walk", 2, "W")
+        await wait_for(lambda: len(archived(tmp_path)) == 4, what="the partial album")
+    # As the ledger has it when walk.2.jpg changed while publishing: it stayed behind.
+    with sqlite3.connect(tmp_path / "state" / "dropcast.db") as db:
+        (files,) = db.execute("SELECT files FROM posts").fetchone()
+        left = str(tmp_path / "inbox" / "walk.3.jpg")
+        db.execute("UPDATE posts SET files = ?", (json.dumps([*json.loads(files), left]),))
+    platforms["recording2"]["behaviour"] = "ok"
+    config = load_config(write_config(tmp_path, platforms=platforms), registry, environ={})
+    said: list[str] = []
+    tried_before = len(RECEIVED["second"])
+    assert not await retry_archived(config, registry, "walk", said.append)
+    assert said[-1].startswith("walk: not retried: walk: 1 of its files changed while it was")
+    assert len(RECEIVED["second"]) == tried_before
