@@ -225,12 +225,12 @@ def not_a_file(entry: InboxFile) -> str:
     return f"{entry.path.name} is {entry.kind}, not a file; dropcast never opens it"
 
 
-def _being_written(candidate: Candidate, temporaries: set[str]) -> bool:
-    """A temporary file of one of the post's files, or of an image numbered for its album
-    (`walk.3.jpg.part`, rsync's `.walk.3.jpg.x1Y2`, syncthing's): the post waits for it."""
+def temporaries_of(candidate: Candidate, temporaries: set[str]) -> list[str]:
+    """The temporary files of the post's files, or of images numbered for its album
+    (`walk.3.jpg.part`, rsync's `.walk.3.jpg.x1Y2`, syncthing's): the post waits for them."""
     names = tuple(f"{file.path.name}." for file in candidate.files)
     member = re.compile(rf"(?:\.syncthing\.|\.)?{re.escape(candidate.stem)}\.[0-9]+\.")
-    return any(t.startswith(names) or member.match(t) for t in temporaries)
+    return sorted(t for t in temporaries if t.startswith(names) or member.match(t))
 
 
 class FileTable:
@@ -305,8 +305,9 @@ class FileTable:
         members.sort(key=lambda member: (member[0], member[1].path.name))
         return Candidate(stem, images, captions, tuple(odd), tuple(members))
 
-    def being_written(self, candidate: Candidate) -> bool:
-        return bool(self.temporaries) and _being_written(candidate, self.temporaries)
+    def being_written(self, candidate: Candidate) -> list[str]:
+        """The temporaries the post waits for (none: it is not being written)."""
+        return temporaries_of(candidate, self.temporaries) if self.temporaries else []
 
     def _record(self, name: str, file: InboxFile | None) -> None:
         stem, suffix = split_name(name)
@@ -492,7 +493,9 @@ class Inbox:
             if not candidate.is_complete:
                 next_at = min(next_at, self._watch_alone(candidate, now, alone))
                 continue
-            if self._table.being_written(candidate):
+            writing = self._table.being_written(candidate)
+            if writing:
+                next_at = min(next_at, self._watch_writing(candidate, writing, now, alone))
                 continue
             ready_at = max(self.tracker.complete_at(candidate), self._retry_time(candidate))
             if ready_at <= now:
@@ -549,6 +552,30 @@ class Inbox:
                 waited_seconds=round(now - since),
             )
         return next_at
+
+    def _watch_writing(
+        self, candidate: Candidate, writing: list[str], now: float, alone: set[Path]
+    ) -> float:
+        """Warn once when a complete post has waited too long for temporaries to finish (a
+        download abandoned half-way leaves one for ever); returns when the warning is due."""
+        key = candidate.files[-1].path  # the caption: files are its images, then it
+        alone.add(key)
+        since = self._alone_since.setdefault(key, now)
+        bound = max(ORPHAN_MIN_SECONDS, ORPHAN_SETTLE_TIMES * self.tracker.settle_seconds)
+        if key in self._reported:
+            return float("inf")
+        if now - since < bound:
+            return since + bound
+        self._reported.add(key)
+        log.warning(
+            "inbox.waiting_for_temporary",
+            file=key.name,
+            temporaries=writing,
+            waited_seconds=round(now - since),
+            reason=f"{candidate.stem} waits until {', '.join(writing)} is complete; delete it "
+            "if that copy or download was abandoned",
+        )
+        return float("inf")
 
     def finished(self, candidate: Candidate, retry_at: float | None = None) -> None:
         """The post is done; if it is still in the inbox, it is not due again before `retry_at`."""

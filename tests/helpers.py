@@ -21,7 +21,7 @@ class InboxScan:
     unrecognised: list[str]
 
     def being_written(self, candidate: Candidate) -> bool:
-        return self.table.being_written(candidate)
+        return bool(self.table.being_written(candidate))
 
 
 def scan_inbox(inbox: Path) -> InboxScan:

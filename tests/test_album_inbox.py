@@ -237,6 +237,21 @@ def test_a_temporary_of_another_stem_delays_nothing(inbox: Path) -> None:
     assert not scan.being_written(scan.candidates["walk"])
 
 
+def test_an_album_held_by_an_abandoned_temporary_is_warned_about_once(inbox: Path) -> None:
+    """walk.3.jpg.crdownload left by a cancelled download holds the complete album walk back:
+    after the orphan bound one warning names it and says what to do; the album waits."""
+    _drop(inbox, ["walk.1.jpg", "walk.2.jpg", "walk.txt"])
+    (inbox / "walk.3.jpg.crdownload").write_bytes(b"half")
+    box = Inbox(inbox, settle_seconds=2.0)
+    with capture_logs() as logs:
+        assert box.due(0.0) == ([], 60.0)
+        assert box.due(60.0)[0] == []
+        box.due(120.0)
+    (warning,) = [e for e in logs if e["event"] == "inbox.waiting_for_temporary"]
+    assert (warning["file"], warning["temporaries"]) == ("walk.txt", ["walk.3.jpg.crdownload"])
+    assert "delete it if that copy or download was abandoned" in warning["reason"]
+
+
 def _orphans(logs: list[MutableMapping[str, Any]]) -> list[tuple[str, str]]:
     return [(e["file"], e["waits_for"]) for e in logs if e["event"] == "inbox.orphan"]
 
