@@ -16,6 +16,7 @@ from daemon.post import Post
 from daemon.progress import MemoryProgress
 from daemon.publisher import PublisherContext
 from daemon.publishers.bluesky import BlueskyPublisher, BlueskySettings
+from daemon.publishers.bluesky.media import prepare_image
 from daemon.publishers.bluesky.records import POST, split_uri
 from daemon.publishers.bluesky.text import POST_LIMIT
 from daemon.text_split import grapheme_count
@@ -219,3 +220,15 @@ class TestImages:
         image = (await read_post(reader, result.remote_id)).embed.images[0]
         assert image.image.size <= 200_000
         assert abs(image.aspect_ratio.width / image.aspect_ratio.height - 4 / 3) < 0.01
+
+
+def test_a_phone_photo_stored_as_mpo_is_uploaded_as_a_jpeg(tmp_path: Path) -> None:
+    """Pillow reads many phones' JPEGs as MPO (a JPEG with a second picture); Bluesky gets it
+    as image/jpeg, the type its bytes begin with, not image/mpo."""
+    path = tmp_path / "phone.jpg"
+    first, second = Image.new("RGB", (64, 48), "red"), Image.new("RGB", (32, 24), "blue")
+    first.save(path, "MPO", save_all=True, append_images=[second])
+    with Image.open(path) as image:
+        assert image.format == "MPO"
+    blob = prepare_image(path, max_bytes=1_000_000)
+    assert (blob.mime_type, blob.width, blob.height) == ("image/jpeg", 64, 48)

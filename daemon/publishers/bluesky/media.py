@@ -43,7 +43,7 @@ def prepare_image(path: Path, max_bytes: int) -> Blob:
         if image.getexif().get(0x0112) in _ROTATED:
             width, height = height, width
         if len(data) <= max_bytes:
-            return Blob(data, width, height, Image.MIME.get(image.format or "", "image/jpeg"))
+            return Blob(data, width, height, _mime_type(image.format))
         upright = ImageOps.exif_transpose(image).convert("RGB")
     smaller = _reencode(path.name, upright, max_bytes)
     note = (
@@ -72,3 +72,10 @@ def _jpeg(image: Image.Image, quality: int) -> bytes:
     buffer = io.BytesIO()
     image.save(buffer, "JPEG", quality=quality, optimize=True)
     return buffer.getvalue()
+
+
+def _mime_type(image_format: str | None) -> str:
+    """The type to upload as; a phone's MPO (a JPEG with a second picture) is a JPEG to Bluesky."""
+    if image_format in (None, "MPO"):
+        return "image/jpeg"
+    return Image.MIME.get(image_format, "image/jpeg")
