@@ -22,7 +22,7 @@ from daemon.publisher import PublisherContext
 from daemon.publishers.email import EmailPublisher, EmailSettings
 from daemon.publishers.email.errors import EmailCheckError
 from tests.conftest import make_image
-from tests.fakes.smtp_server import Behaviour, FakeSMTPServer, file_names
+from tests.fakes.smtp_server import Behaviour, FakeSMTPServer, file_names, smtp_servers
 
 MAX_RETRIES = 2
 # Quick call-level retries, set in the config as the owner would.
@@ -47,18 +47,9 @@ def ca_file(ca: trustme.CA, tmp_path: Path) -> Path:
 @pytest.fixture
 def serve(free_tcp_port: int, ca: trustme.CA) -> Iterator[Serve]:
     """Start a fake SMTP server on the test's free port; it is stopped after the test."""
-    servers: list[FakeSMTPServer] = []
-
-    def start(**kwargs: Any) -> FakeSMTPServer:
-        kwargs.setdefault("certificate", ca.issue_cert("127.0.0.1", "localhost"))
-        server = FakeSMTPServer(free_tcp_port, **kwargs)
-        server.start()
-        servers.append(server)
-        return server
-
-    yield start
-    for server in servers:
-        server.stop()
+    certificate = ca.issue_cert("127.0.0.1", "localhost")
+    with smtp_servers(free_tcp_port, certificate=certificate) as start:
+        yield start
 
 
 @pytest.fixture

@@ -24,7 +24,7 @@ from daemon.publishers.email import EmailPublisher, EmailSettings
 from daemon.publishers.email.album import split_to_fit
 from daemon.publishers.email.image import Attachment
 from daemon.publishers.email.message import Content, as_smtp_bytes, build_message, image_part_size
-from tests.fakes.smtp_server import Behaviour, FakeSMTPServer
+from tests.fakes.smtp_server import Behaviour, FakeSMTPServer, smtp_servers
 from tests.test_email import attachments
 
 Serve = Callable[..., FakeSMTPServer]
@@ -35,17 +35,8 @@ ALTS = ("A red sunset over the lake", 'The "same" lake <at> night & calm', "Nuit
 @pytest.fixture
 def serve(free_tcp_port: int) -> Iterator[Serve]:
     """Start a plain fake SMTP server on the test's free port; stopped after the test."""
-    servers: list[FakeSMTPServer] = []
-
-    def start(**kwargs: Any) -> FakeSMTPServer:
-        server = FakeSMTPServer(free_tcp_port, **kwargs)
-        server.start()
-        servers.append(server)
-        return server
-
-    yield start
-    for server in servers:
-        server.stop()
+    with smtp_servers(free_tcp_port) as start:
+        yield start
 
 
 @pytest.fixture

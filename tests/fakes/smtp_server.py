@@ -13,6 +13,8 @@ import asyncio
 import base64
 import hmac
 import ssl
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email import policy
 from email.message import EmailMessage, Message
@@ -319,3 +321,22 @@ class _Handler:
             if behaviour.garbled_answer
             else "250 2.0.0 Message accepted"
         )
+
+
+@contextmanager
+def smtp_servers(port: int, **defaults: Any) -> Iterator[Callable[..., FakeSMTPServer]]:
+    """A starter of fake SMTP servers on `port` (each with `defaults` unless told otherwise),
+    every one it started stopped when the block ends."""
+    servers: list[FakeSMTPServer] = []
+
+    def start(**kwargs: Any) -> FakeSMTPServer:
+        server = FakeSMTPServer(port, **{**defaults, **kwargs})
+        server.start()
+        servers.append(server)
+        return server
+
+    try:
+        yield start
+    finally:
+        for server in servers:
+            server.stop()
