@@ -16,7 +16,10 @@ from typing import Annotated, Any, Literal, TypeVar
 import yaml
 from pydantic import Field, ValidationError, field_validator
 
+from daemon.alerts.settings import AlertSettings
 from daemon.frontmatter import ContentWarningChoice, check_content_warning
+from daemon.metrics.settings import MetricsSettings
+from daemon.page.settings import PageSettings
 from daemon.registry import Registry, RegistryError
 from daemon.secrets import UnresolvedReferenceError, resolve_references
 from daemon.settings import (
@@ -63,7 +66,12 @@ class CoreSettings(StrictModel):
     shutdown_grace_seconds: float = Field(default=30.0, ge=0)
     # The content warning of every post whose front matter says nothing of it.
     default_content_warning: ContentWarningChoice = "none"
+    # A file without its partner (an image without its caption) is warned about after this long.
+    orphan_warning_seconds: float = Field(default=60.0, gt=0)
     log: LogSettings = LogSettings()
+    page: PageSettings = PageSettings()
+    alerts: AlertSettings = AlertSettings()
+    metrics: MetricsSettings = MetricsSettings()
 
     @field_validator("default_content_warning", mode="before")
     @classmethod
@@ -88,6 +96,7 @@ class ApplicationConfig:
     @property
     def secrets(self) -> list[str]:
         typed = [s for settings in self.platforms.values() for s in secret_values(settings)]
+        typed += secret_values(self.core)  # alerts: a bot token, a password, an Apprise URL
         return list(dict.fromkeys([*typed, *self.from_files]))
 
 

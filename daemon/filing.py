@@ -18,6 +18,7 @@ import anyio
 import structlog
 
 from daemon.archive import Filing, carry_out, plan_filing, remove_stale_temporaries
+from daemon.events import NO_OBSERVERS, Observers, PostConcluded
 from daemon.inbox import Candidate
 from daemon.ledger import AsyncLedger, Delivery, Ledger, PostRow
 from daemon.record import Outcome, build_record
@@ -45,9 +46,12 @@ def archive_day(archive: Path) -> Path:
 class Filer:
     """Files decided posts, keeping the names planned for posts not yet filed their own."""
 
-    def __init__(self, ledger: AsyncLedger, stalls: Stalls) -> None:
+    def __init__(
+        self, ledger: AsyncLedger, stalls: Stalls, observers: Observers = NO_OBSERVERS
+    ) -> None:
         self.ledger = ledger
         self.stalls = stalls
+        self.observers = observers
         self._reserved: set[Path] = set()  # archive names planned for posts not yet filed
         self._planning = anyio.Lock()
 
@@ -107,6 +111,16 @@ class Filer:
         self.stalls.moved()
         self._reserved.difference_update(filing.targets)
         _log_summary(row, deliveries, filing.destination)
+        self.observers.notify(
+            PostConcluded(
+                row.stem,
+                row.outcome,
+                deliveries,
+                record=record_path,
+                error=row.error,
+                attempts=row.attempts,
+            )
+        )
         return Outcome(row.outcome)
 
     async def finish_unfiled(self, skip: Collection[str] = ()) -> None:

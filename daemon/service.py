@@ -21,10 +21,12 @@ from anyio.abc import TaskGroup, TaskStatus
 from anyio.streams.memory import MemoryObjectSendStream
 
 from daemon.config import ApplicationConfig
+from daemon.events import Observers
 from daemon.health import HEARTBEAT_SECONDS, heartbeat_path, write_heartbeat
 from daemon.inbox import Candidate, Inbox
 from daemon.ledger import AsyncLedger, Ledger, LedgerProgress, ledger_path
 from daemon.lock import InboxLock, LockLostError, StateLock
+from daemon.owner import owner_services
 from daemon.platforms import ActivePlatforms
 from daemon.post import DEFAULT_MAX_IMAGE_PIXELS, set_max_image_pixels
 from daemon.registry import Registry
@@ -60,6 +62,8 @@ class Daemon:
         core = self.config.core
         self.inbox = core.inbox  # watched from start to stop: a new one needs a restart
         self._inbox = Inbox(self.inbox, core.settle_seconds)
+        self._owner_services = owner_services(self.config)  # status page, alerts, metrics
+        self.observers = Observers(self._owner_services)
         self._workflow: PostWorkflow
         self._next_sweep = 0.0
         self._next_unfiled_check = 0.0
@@ -117,7 +121,7 @@ class Daemon:
 
     async def _serve(self, ledger: AsyncLedger, task_status: TaskStatus[None]) -> None:
         bound = self.config.core.max_concurrent_posts
-        self._workflow = PostWorkflow(ledger, self.platforms, bound)
+        self._workflow = PostWorkflow(ledger, self.platforms, bound, self.observers)
         self._intake_scope = anyio.CancelScope()
         self._sleep = anyio.CancelScope()  # each wait replaces it; a post may end before the first
         unknown = await ledger.run(Ledger.recover)
@@ -130,6 +134,8 @@ class Daemon:
         async with anyio.create_task_group() as lifetime:
             if self.handle_signals:
                 await lifetime.start(self._handle_signals)
+            for service in self._owner_services:
+                lifetime.start_soon(service.run)
             await self._publish_until_stopped(task_status)
             lifetime.cancel_scope.cancel()
         await self.platforms.aclose()
@@ -291,6 +297,8 @@ class Daemon:
             kept = {key: getattr(previous, key) for key in needs_restart}
             config = replace(config, core=config.core.model_copy(update=kept))
         await self.platforms.apply(config)
+        for service in self._owner_services:
+            service.apply(config)
         self._inbox.tracker.settle_seconds = config.core.settle_seconds
         self._workflow.max_in_flight = config.core.max_concurrent_posts
         set_max_image_pixels(config.core.max_image_pixels)

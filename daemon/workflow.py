@@ -25,6 +25,7 @@ from typing import Protocol
 import anyio
 import structlog
 
+from daemon.events import NO_OBSERVERS, DeliveryFinished, Observers, PostConcluded
 from daemon.filing import Decision, Filer, archive_day
 from daemon.frontmatter import ContentWarningChoice
 from daemon.inbox import Candidate
@@ -72,11 +73,18 @@ class PostWorkflow:
     """Takes complete posts from the inbox to the archive (or `failed/`), via the ledger,
     at most `max_in_flight` at a time."""
 
-    def __init__(self, ledger: AsyncLedger, platforms: ActivePlatforms, max_in_flight: int) -> None:
+    def __init__(
+        self,
+        ledger: AsyncLedger,
+        platforms: ActivePlatforms,
+        max_in_flight: int,
+        observers: Observers = NO_OBSERVERS,
+    ) -> None:
         self.ledger = ledger
         self.platforms = platforms
+        self.observers = observers
         self.stalls = Stalls(ledger.ledger.path)
-        self._filer = Filer(ledger, self.stalls)
+        self._filer = Filer(ledger, self.stalls, observers)
         self._backoff = PostBackoff()
         self._in_flight = anyio.CapacityLimiter(max_in_flight)
         self._admitting = True
@@ -113,7 +121,9 @@ class PostWorkflow:
         if isinstance(publishers, Done):
             return publishers
         timeout = lease.config.core.publish_timeout
-        _, deliveries = await deliver(self.ledger, post, admission.deliveries, publishers, timeout)
+        _, deliveries = await deliver(
+            self.ledger, post, admission.deliveries, publishers, timeout, observers=self.observers
+        )
         outcome = Outcome.of(deliveries.get(name) for name in publishers)
         return await self._conclude(admission.row, outcome, deliveries, candidate, lease)
 
@@ -173,17 +183,24 @@ class PostWorkflow:
         """Archive the post, leave it in the inbox for a retry later, or fail it."""
         core = lease.config.core
         if outcome is Outcome.FAILED and row.attempts + 1 < core.max_attempts:
-            return await self._retry_later(row, core.retry_delays)
+            return await self._retry_later(row, deliveries, core.retry_delays)
         destination = core.failed if outcome is Outcome.FAILED else archive_day(core.archive)
         decision = Decision(outcome, destination, attempted=True)
         return await self._file(row, decision, deliveries, seen=candidate)
 
-    async def _retry_later(self, row: PostRow, delays: tuple[float, ...]) -> Later:
+    async def _retry_later(
+        self, row: PostRow, deliveries: Mapping[str, Delivery], delays: tuple[float, ...]
+    ) -> Later:
         """No platform accepted it: it waits in the inbox for its next attempt."""
         delay = post_retry_delay(delays, row.attempts + 1)
         next_at = time.time() + delay  # the wall clock, for the ledger: it outlives this process
         row = await self.ledger.run(Ledger.record_attempt, row.id, next_at)
         due = self._backoff.wait(row.id, delay)
+        self.observers.notify(
+            PostConcluded(
+                row.stem, "retrying", deliveries, attempts=row.attempts, next_attempt_at=next_at
+            )
+        )
         log.warning(
             "post.failed",
             outcome=str(Outcome.FAILED),
@@ -292,6 +309,7 @@ async def deliver(
     publish_timeout: float,
     *,
     by_owner: bool = False,
+    observers: Observers = NO_OBSERVERS,
 ) -> tuple[list[str], dict[str, Delivery]]:
     """Send `post` to every one of `publishers` that should have it, given the deliveries
     `known` so far; return the platforms called and every delivery now.
@@ -299,7 +317,7 @@ async def deliver(
     `by_owner`: the owner's `dropcast retry`, which may resend what is in doubt.
     """
     assert post.ledger_id is not None
-    hooks = _LedgerHooks(ledger, post.ledger_id)
+    hooks = _LedgerHooks(ledger, post, observers)
     to_send = {}
     for name, publisher in publishers.items():
         if await _should_send(post, known.get(name), publisher, hooks, by_owner=by_owner):
@@ -357,11 +375,15 @@ async def _not_found(post: Post, publisher: AnyPublisher, hooks: _LedgerHooks) -
 
 
 class _LedgerHooks:
-    """Records each platform's delivery in the ledger as the fan-out calls it."""
+    """Records each platform's delivery in the ledger as the fan-out calls it, and tells
+    the observers."""
 
-    def __init__(self, ledger: AsyncLedger, post_id: int) -> None:
+    def __init__(self, ledger: AsyncLedger, post: Post, observers: Observers) -> None:
+        assert post.ledger_id is not None
         self.ledger = ledger
-        self.post_id = post_id
+        self.post_id = post.ledger_id
+        self.stem = post.stem
+        self.observers = observers
         # Each platform's delivery as recorded after it answered: with the deliveries known
         # before, the post's deliveries without reading them back.
         self.recorded: dict[str, Delivery] = {}
@@ -372,6 +394,7 @@ class _LedgerHooks:
     async def after(self, platform: str, result: PublishResult) -> None:
         delivery = await self.ledger.run(Ledger.mark_result, self.post_id, platform, result)
         self.recorded[platform] = delivery
+        self.observers.notify(DeliveryFinished(self.stem, platform, delivery.state, result))
 
 
 class DeliveryHooks(Protocol):

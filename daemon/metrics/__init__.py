@@ -1,0 +1,1 @@
+"""Metrics: Prometheus text on a loopback port, off by default."""
