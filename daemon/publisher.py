@@ -64,6 +64,9 @@ class PublishResult:
     duration_ms: int = 0
     notes: tuple[str, ...] = ()  # what the owner should know, e.g. "image resized to fit"
     unknown: bool = False  # not ok, and it may have reached the platform all the same
+    # Not ok, and no retry helps until the owner acts (a login refused, a challenge to
+    # answer): the owner is alerted at once.
+    needs_owner: bool = False
 
     @property
     def outcome(self) -> AttemptOutcome:
@@ -73,6 +76,11 @@ class PublishResult:
     def failure(cls, error: str, *, attempts: int = 1) -> PublishResult:
         """The platform refused (or was never reached): safe to try again later."""
         return cls(ok=False, error=error, attempts=attempts)
+
+    @classmethod
+    def owner_must_act(cls, error: str, *, attempts: int = 1) -> PublishResult:
+        """Refused until the owner acts: `error` says what to do (log in again, say)."""
+        return cls(ok=False, error=error, attempts=attempts, needs_owner=True)
 
     @classmethod
     def lost(cls, error: str, *, attempts: int = 1) -> PublishResult:
