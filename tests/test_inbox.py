@@ -14,7 +14,6 @@ import pytest
 from structlog.testing import capture_logs
 from watchfiles import Change
 
-from daemon import inbox as inbox_module
 from daemon.inbox import Inbox, InboxFile, SettleTracker, is_ignored, split_name
 from daemon.registry import Registry
 from daemon.watcher import InboxFilter, renamed_in
@@ -652,8 +651,8 @@ def _warnings(logs: list[MutableMapping[str, Any]], event: str) -> list[MutableM
 
 
 def test_a_caption_alone_gets_one_warning_once_it_has_waited_the_bound(inbox: Path) -> None:
-    """x.txt without an image: one warning naming it and what it waits for, after 60 s (or
-    10 settle times, if longer), and never again on later looks."""
+    """x.txt without an image: one warning naming it and what it waits for, after 60 s (the
+    default orphan_warning_seconds), and never again on later looks."""
     (inbox / "x.txt").write_text("a caption", encoding="utf-8")
     box = Inbox(inbox, settle_seconds=2.0)
     with capture_logs() as logs:
@@ -670,12 +669,14 @@ def test_a_caption_alone_gets_one_warning_once_it_has_waited_the_bound(inbox: Pa
     assert warning["waited_seconds"] == 60
 
 
-def test_the_bound_is_ten_settle_times_when_that_is_longer(inbox: Path) -> None:
-    """With settle_seconds 30 an image waits 300 s for its caption before the warning."""
+def test_the_bound_is_orphan_warning_seconds(inbox: Path) -> None:
+    """With orphan_warning_seconds 300 an image waits 300 s for its caption before the warning."""
     make_image(inbox / "y.png", image_format="PNG")
-    box = Inbox(inbox, settle_seconds=30.0)
+    box = Inbox(inbox, settle_seconds=2.0, orphan_warning_seconds=300.0)
     with capture_logs() as logs:
         assert box.due(0.0)[1] == 300.0
+        box.due(299.0)
+        assert _warnings(logs, "inbox.orphan") == []
         box.due(300.0)
     (warning,) = _warnings(logs, "inbox.orphan")
     assert (warning["file"], warning["waits_for"]) == ("y.png", "its caption y.txt")
@@ -709,13 +710,14 @@ def test_an_entry_that_is_not_a_file_is_reported_at_once_and_once(inbox: Path) -
 
 
 async def test_the_photo_left_behind_by_a_change_during_publishing_is_reported(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
 ) -> None:
     """A photo replaced while its post was published stays in the inbox without its caption
     (archived with the post): the daemon says once that it waits for a caption."""
-    monkeypatch.setattr(inbox_module, "ORPHAN_MIN_SECONDS", 1.0)
     registry = Registry.discover(packages=TEST_PACKAGES, entry_point_group=None)
-    config = write_config(tmp_path, {"recording": {"enabled": True, "delay": 1.0}})
+    config = write_config(
+        tmp_path, {"recording": {"enabled": True, "delay": 1.0}}, orphan_warning_seconds=1.0
+    )
     inbox = tmp_path / "inbox"
     with capture_logs() as logs:
         async with running_daemon(config, registry):
