@@ -15,20 +15,16 @@ from typing import Annotated, Any, Literal, TypeVar
 
 import yaml
 from pydantic import Field, ValidationError, field_validator
+from pydantic_core import ErrorDetails
 
 from daemon.alerts.settings import AlertSettings
+from daemon.config_wording import describe_config_issue, describe_yaml_error
 from daemon.frontmatter import ContentWarningChoice, check_content_warning
 from daemon.metrics.settings import MetricsSettings
 from daemon.page.settings import PageSettings
 from daemon.registry import Registry, RegistryError
 from daemon.secrets import UnresolvedReferenceError, resolve_references
-from daemon.settings import (
-    ConfigPath,
-    PlatformSettings,
-    StrictModel,
-    describe_issue,
-    secret_values,
-)
+from daemon.settings import ConfigPath, PlatformSettings, StrictModel, secret_values
 from daemon.yaml_safe import YamlAliasError, YamlTooDeepError, load_without_aliases
 
 KeyPath = tuple[str | int, ...]
@@ -170,9 +166,8 @@ def _parse_yaml(path: Path, text: str) -> tuple[yaml.Node | None, dict[str, Any]
         problem = ConfigProblem((), "nested too deeply (a config needs only a few levels)")
         raise ConfigError(path, [(None, problem)]) from None
     except yaml.MarkedYAMLError as error:
-        line = error.problem_mark.line + 1 if error.problem_mark else None
-        problem = ConfigProblem((), f"not valid YAML: {error.problem or error}")
-        raise ConfigError(path, [(line, problem)]) from None
+        line, message = describe_yaml_error(error, text)
+        raise ConfigError(path, [(line, ConfigProblem((), message))]) from None
     except yaml.YAMLError as error:
         raise ConfigError(path, [(None, ConfigProblem((), f"not valid YAML: {error}"))]) from None
     if data is None:  # an editor may truncate before it writes: never take that as all-defaults
@@ -195,6 +190,9 @@ class _Validator:
         self.environ = environ
         self.problems: list[ConfigProblem] = []
         self.from_files: list[str] = []
+        # Where a `${...}` was (its value is not shown) and where one failed (reported once).
+        self.referenced: set[KeyPath] = set()
+        self.unresolved: set[KeyPath] = set()
 
     def validate(self, path: Path, data: dict[str, Any]) -> ApplicationConfig | None:
         raw_platforms = data.pop("platforms", None)
@@ -247,10 +245,15 @@ class _Validator:
     def _resolve(self, value: Any, where: KeyPath) -> Any:
         if isinstance(value, str):
             try:
-                return resolve_references(value, self.base_dir, self.environ, self.from_files)
+                resolved = resolve_references(value, self.base_dir, self.environ, self.from_files)
             except UnresolvedReferenceError as error:
-                self.problems.append(ConfigProblem(where, str(error)))
+                if where not in self.unresolved:  # `enabled` is resolved twice
+                    self.problems.append(ConfigProblem(where, str(error)))
+                self.unresolved.add(where)
                 return value
+            if resolved != value:
+                self.referenced.add(where)
+            return resolved
         if isinstance(value, dict):
             return {key: self._resolve(item, (*where, str(key))) for key, item in value.items()}
         if isinstance(value, list):
@@ -261,12 +264,34 @@ class _Validator:
         try:
             return model.model_validate(data, context={"base_dir": self.base_dir})
         except ValidationError as error:
-            for issue in error.errors(include_url=False, include_input=False):
+            for issue in _first_causes(error.errors(include_url=False)):
                 key_path = (*where, *issue["loc"])
-                self.problems.append(
-                    ConfigProblem(key_path, describe_issue(issue["type"], issue["msg"]))
-                )
+                if not _within(key_path, self.unresolved):  # else already said: the variable
+                    hidden = _within(key_path, self.referenced) or any(
+                        _within(reference, {key_path}) for reference in self.referenced
+                    )
+                    message = describe_config_issue(issue, model, hidden)
+                    self.problems.append(ConfigProblem(key_path, message))
             return None
+
+
+def _first_causes(issues: list[ErrorDetails]) -> list[ErrorDetails]:
+    """The issues less those a bad item caused: a list of one bad item is then "too short"."""
+    return [
+        issue
+        for issue in issues
+        if issue["type"] not in ("too_short", "too_long")
+        or not any(
+            len(other["loc"]) > len(issue["loc"])
+            and other["loc"][: len(issue["loc"])] == issue["loc"]
+            for other in issues
+        )
+    ]
+
+
+def _within(key_path: KeyPath, places: set[KeyPath]) -> bool:
+    """Whether `key_path` is one of `places` or inside one of them."""
+    return any(key_path[: len(place)] == place for place in places)
 
 
 def _dotted(key_path: KeyPath) -> str:

@@ -47,6 +47,7 @@ class ConfigReloader:
         self._read = fingerprint(self.path)  # the file as it was when last read (or missing)
         self._seen, self._seen_since, self._renamed = self._read, 0.0, False
         self._forced = False
+        self._broken = False  # the file was missing or invalid when last read
         self._lock = anyio.Lock()
         self.due_at = math.inf  # when a file still settling is worth looking at again
         self.current = self._load()
@@ -68,7 +69,7 @@ class ConfigReloader:
                 return None
             self._read, self._forced, self.due_at = now, False, math.inf
             if now is None:
-                self._seen = None
+                self._seen, self._broken = None, True
                 log.error("config.missing", path=str(self.path), kept="the last good config")
                 return None
             return await self._read_changed(now)
@@ -77,6 +78,7 @@ class ConfigReloader:
         try:
             config = await anyio.to_thread.run_sync(self._load)
         except ConfigError as error:
+            self._broken = True
             log.error(
                 "config.invalid", path=str(self.path), error=str(error), kept="the last good config"
             )
@@ -84,6 +86,9 @@ class ConfigReloader:
         if fingerprint(self.path) != now:  # written again while parsed: the next look reads it
             return None
         self._replace(config)
+        if self._broken:
+            self._broken = False
+            log.info("config.valid_again", path=str(self.path), detail="the new config is in force")
         return config
 
     async def reload_when_complete(self) -> ApplicationConfig | None:

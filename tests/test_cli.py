@@ -110,7 +110,8 @@ def test_check_names_file_line_and_key_of_a_bad_setting(tmp_path: Path) -> None:
     result = dropcast("check", "--config", str(config))
     assert result.returncode == 1
     assert (
-        f"{config}, line 5: platforms.preview.max_posts: expected something else" in result.stderr
+        f"{config}, line 5: platforms.preview.max_posts: 'many' is not a whole number"
+        in result.stderr
     )
 
 

@@ -115,10 +115,22 @@ def test_totp_seed_may_be_written_with_spaces(tmp_path: Path, registry: Registry
         ("enabled: true\nusername: me", "password", "required key is missing"),
         (MINIMAL + "delay_range: [3, 1]", "delay_range", "0 <= low <= high"),
         (MINIMAL + "pad_color: not-a-color", "pad_color", "a color such as white"),
-        (MINIMAL + "fit: stretch", "fit", "'pad' or 'crop'"),
-        (MINIMAL + "max_caption_chars: 5000", "max_caption_chars", "less than or equal to 2200"),
-        (MINIMAL + "transport: carrier-pigeon", "transport", "'requests', 'curl' or 'utls'"),
-        (MINIMAL + "request_timeout: 0", "request_timeout", "greater than 0"),
+        (MINIMAL + "fit: stretch", "fit", "'stretch' is not one of: pad, crop"),
+        (
+            MINIMAL + "max_caption_chars: 5000",
+            "max_caption_chars",
+            "5000 is too large: it must be at most 2200",
+        ),
+        (
+            MINIMAL + "transport: carrier-pigeon",
+            "transport",
+            "'carrier-pigeon' is not one of: requests, curl, utls",
+        ),
+        (
+            MINIMAL + "request_timeout: 0",
+            "request_timeout",
+            "0 is too small: it must be more than 0",
+        ),
         (MINIMAL + "max_posts: 3", "max_posts", "unknown key"),
     ],
 )

@@ -80,7 +80,7 @@ async def test_invalid_yaml_keeps_the_last_good_config_until_it_is_fixed(
             write_post(tmp_path / "inbox", "after")
             await wait_for(lambda: len(archived(tmp_path)) == 6, what="a post under the new config")
     error = str(events(logs, "config.invalid")[0]["error"])
-    assert f"{config}, line 3: not valid YAML" in error
+    assert f"{config}, line 2: not valid YAML: the [ opened here" in error
     assert [p.stem for p in RECEIVED["old"]] == ["during"]
     assert [p.stem for p in RECEIVED["new"]] == ["after"]
 
@@ -101,9 +101,31 @@ async def test_an_invalid_setting_names_the_key_and_keeps_the_old_config(
             await wait_for(lambda: events(logs, "config.invalid"), what="the error")
             write_post(tmp_path / "inbox", "still-works")
             await wait_for(lambda: len(archived(tmp_path)) == 3, what="the archive")
-    assert "settle_seconds: expected something else" in str(
+    assert "settle_seconds: 'soon' is not a number" in str(
         events(logs, "config.invalid")[0]["error"]
     )
+
+
+async def test_a_fixed_config_is_logged_as_valid_again(tmp_path: Path, registry: Registry) -> None:
+    """After an invalid edit, the next valid config says `config.valid_again`; a plain reload does not."""
+    config = write_config(tmp_path, {"recording": {"enabled": True, "label": "old"}})
+    good_text = config.read_text(encoding="utf-8")
+    with capture_logs() as logs:
+        async with running_daemon(config, registry):
+            replace_config(config, good_text.replace("label: old", "label: first"))
+            await wait_for(lambda: events(logs, "config.reloaded"), what="a plain reload")
+            replace_config(config, good_text.replace("label: old", "label: [unclosed"))
+            await wait_for(lambda: events(logs, "config.invalid"), what="the error")
+            replace_config(config, good_text.replace("label: old", "label: fixed"))
+            await wait_for(lambda: len(events(logs, "config.reloaded")) == 2, what="the fix")
+    names = [entry["event"] for entry in logs if str(entry["event"]).startswith("config.")]
+    assert [name for name in names if name != "config.settling"] == [
+        "config.reloaded",
+        "config.invalid",
+        "config.reloaded",
+        "config.valid_again",
+    ]
+    assert events(logs, "config.valid_again")[0]["path"] == str(config)
 
 
 async def test_a_deleted_config_is_reported_and_the_daemon_carries_on(

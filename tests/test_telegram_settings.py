@@ -57,7 +57,7 @@ def test_numeric_chat_ids_become_numbers(tmp_path: Path, registry: Registry) -> 
     ("section", "expected"),
     [
         ({"token": "not-a-token"}, "platforms.telegram.token: "),
-        ({"chat_ids": []}, "platforms.telegram.chat_ids: expected something else"),
+        ({"chat_ids": []}, "platforms.telegram.chat_ids: an empty list is too short"),
         ({"chat_ids": ["channel"]}, "platforms.telegram.chat_ids[0]: "),
         ({"chat_ids": ["@channel", "@channel"]}, "listed more than once: @channel"),
         ({"api_server": "api.telegram.org"}, "expected an http:// or https:// URL"),
