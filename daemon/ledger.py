@@ -184,6 +184,17 @@ class Ledger:
                 "knows which platforms already have the posts still in the inbox)."
             ) from None
 
+    @classmethod
+    def read_only(cls, path: Path) -> Ledger:
+        """The ledger opened only to read, beside the daemon that writes it (the status page):
+        no schema step, no check, no claim; any write raises `sqlite3.OperationalError`."""
+        ledger = cls.__new__(cls)
+        ledger.path, ledger._claims = path, set()
+        uri = f"{path.absolute().as_uri()}?mode=ro"
+        ledger._db = sqlite3.connect(uri, uri=True, check_same_thread=False, timeout=30)
+        ledger._db.row_factory = sqlite3.Row
+        return ledger
+
     def _prepare(self) -> None:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
