@@ -21,7 +21,7 @@ from anyio.abc import TaskGroup, TaskStatus
 from anyio.streams.memory import MemoryObjectSendStream
 
 from daemon.config import ApplicationConfig
-from daemon.events import Observers
+from daemon.events import InboxWaiting, Observers
 from daemon.health import HEARTBEAT_SECONDS, heartbeat_path, write_heartbeat
 from daemon.inbox import Candidate, Inbox
 from daemon.ledger import AsyncLedger, Ledger, LedgerProgress, ledger_path
@@ -61,7 +61,8 @@ class Daemon:
         self.notifier = notifier or SystemdNotifier()
         core = self.config.core
         self.inbox = core.inbox  # watched from start to stop: a new one needs a restart
-        self._inbox = Inbox(self.inbox, core.settle_seconds)
+        self._inbox = Inbox(self.inbox, core.settle_seconds, core.orphan_warning_seconds)
+        self._last_waiting = InboxWaiting()  # as last told to the observers
         self._owner_services = owner_services(self.config)  # status page, alerts, metrics
         self.observers = Observers(self._owner_services)
         self._workflow: PostWorkflow
@@ -253,20 +254,28 @@ class Daemon:
         for candidate in due:
             posts.start_soon(self._process, candidate)
         self._next_sweep = min(self._next_sweep, next_due)
+        self._tell_waiting()
         if now >= self._next_unfiled_check:  # also finish filings that a full disk interrupted
             self._next_unfiled_check = now + self.config.core.rescan_seconds
             await self._workflow.finish_unfiled(skip=self._inbox.in_flight_stems)
 
+    def _tell_waiting(self) -> None:
+        """Tell the owner's view what waits in the inbox, when that changed."""
+        waiting = self._inbox.waiting()
+        if waiting != self._last_waiting:
+            self._last_waiting = waiting
+            self.observers.notify(waiting)
+
     async def _process(self, candidate: Candidate) -> None:
-        retry_at = None
+        retry_at, for_a_platform = None, False
         try:
             result = await self._workflow.publish(candidate)
             if isinstance(result, Later):
-                retry_at = result.at
+                retry_at, for_a_platform = result.at, result.for_a_platform
         except Exception as error:  # one post's trouble must not take the daemon down
             retry_at = self._after_trouble(candidate, error)
         finally:
-            self._inbox.finished(candidate, retry_at)
+            self._inbox.finished(candidate, retry_at, for_a_platform=for_a_platform)
             if retry_at is not None:
                 self._sweep_no_later_than(retry_at)
 
@@ -296,10 +305,15 @@ class Daemon:
             )
             kept = {key: getattr(previous, key) for key in needs_restart}
             config = replace(config, core=config.core.model_copy(update=kept))
+        enabled_before = set(self.config.enabled_platforms)
         await self.platforms.apply(config)
         for service in self._owner_services:
             service.apply(config)
+        if set(config.enabled_platforms) - enabled_before:  # posts that waited for one go now
+            self._inbox.platform_enabled()
+            self._sweep_no_later_than(anyio.current_time())
         self._inbox.tracker.settle_seconds = config.core.settle_seconds
+        self._inbox.orphan_warning_seconds = config.core.orphan_warning_seconds
         self._workflow.max_in_flight = config.core.max_concurrent_posts
         set_max_image_pixels(config.core.max_image_pixels)
 

@@ -60,6 +60,7 @@ class Later:
     clock: a step of the wall clock moves no wait."""
 
     at: float
+    for_a_platform: bool = False  # or as soon as a reload enables a platform
 
 
 def later(seconds: float) -> Later:
@@ -169,7 +170,7 @@ class PostWorkflow:
             return await self._reject(candidate, lease, str(error), row)
         if not publishers:
             log.warning("post.waiting", reason="no platform is enabled in the config")
-            return later(lease.config.core.rescan_seconds)
+            return replace(later(lease.config.core.rescan_seconds), for_a_platform=True)
         return publishers
 
     async def _conclude(
