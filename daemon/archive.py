@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import errno
 import filecmp
+import glob
 import json
 import os
+import re
 import secrets
 import shutil
+import stat
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,6 +26,9 @@ from typing import Any, BinaryIO
 from daemon.names import cut_to_bytes, name_max, utf8_length
 
 _TEMPORARY_PREFIX = ".dropcast-tmp-"
+RECORD_SUFFIX = ".result.json"
+# The records of a post's earlier turns: `x.previous.result.json`, `x.previous-2.result.json`, ….
+_PREVIOUS_RECORD = re.compile(r"\.previous(?:-([0-9]+))?\.result\.json")
 
 
 @dataclass(frozen=True)
@@ -35,7 +41,7 @@ class Filing:
 
     @property
     def record_path(self) -> Path:
-        return self.destination / f"{self.stem}.result.json"
+        return self.destination / f"{self.stem}{RECORD_SUFFIX}"
 
     @property
     def targets(self) -> list[Path]:
@@ -56,21 +62,52 @@ class Filing:
 
 
 def plan_filing(
-    files: Sequence[Path], stem: str, destination: Path, reserved: Collection[Path] = ()
+    files: Sequence[Path],
+    stem: str,
+    destination: Path,
+    reserved: Collection[Path] = (),
+    previous: Sequence[Path] = (),
 ) -> Filing:
     """Choose the names in `destination`: `stem`, or the next free `stem-1`, `stem-2`, ….
 
     All of a post's files (and its record) share the chosen stem, each keeping what follows
     the post's stem in its name (an album's `walk.2.jpg` becomes `walk-1.2.jpg`). A name is
     free if no file has it and it is not `reserved` (planned for another post, not yet moved).
+    The `previous` records (newest first, as `previous_records` finds them) go along as
+    `<stem>.previous.result.json`, `<stem>.previous-2.result.json`, ….
     """
     destination.mkdir(parents=True, exist_ok=True)
     tails = [_tail_of(file, stem) for file in files]
+    tails += [_previous_tail(number) for number in range(1, len(previous) + 1)]
+    files = [*files, *previous]
     new_stem = _free_stem(destination, stem, tails, reserved)
     moves = tuple(
         (file, destination / f"{new_stem}{tail}") for file, tail in zip(files, tails, strict=True)
     )
     return Filing(destination, new_stem, moves)
+
+
+def previous_records(folder: Path, stem: str) -> list[Path]:
+    """The records of post `stem`'s earlier turns in `folder`, newest first: a post moved back
+    from `failed/` brings its `stem.result.json` along (and those of the turns before it)."""
+    found = []
+    for path in folder.glob(f"{glob.escape(stem)}.*"):
+        tail = path.name[len(stem) :]
+        match = _PREVIOUS_RECORD.fullmatch(tail)
+        if (tail == RECORD_SUFFIX or match) and _is_plain_file(path):
+            found.append((0 if match is None else int(match[1] or 1), path))
+    return [path for _, path in sorted(found)]
+
+
+def _is_plain_file(path: Path) -> bool:
+    try:
+        return stat.S_ISREG(os.lstat(path).st_mode)
+    except FileNotFoundError:
+        return False
+
+
+def _previous_tail(number: int) -> str:
+    return f".previous{RECORD_SUFFIX}" if number == 1 else f".previous-{number}{RECORD_SUFFIX}"
 
 
 def carry_out(filing: Filing, record: dict[str, Any]) -> Path:
@@ -159,7 +196,7 @@ def _temporary_beside(target: Path) -> Path:
 def _free_stem(
     destination: Path, stem: str, suffixes: list[str], reserved: Collection[Path]
 ) -> str:
-    suffixes = [*suffixes, ".result.json"]
+    suffixes = [*suffixes, RECORD_SUFFIX]
     stem = _fit_name_length(destination, stem, max(utf8_length(s) for s in suffixes))
     for number in range(100_000):
         candidate = stem if number == 0 else f"{stem}-{number}"

@@ -17,7 +17,14 @@ from pathlib import Path
 import anyio
 import structlog
 
-from daemon.archive import Filing, carry_out, plan_filing, remove_stale_temporaries
+from daemon.archive import (
+    RECORD_SUFFIX,
+    Filing,
+    carry_out,
+    plan_filing,
+    previous_records,
+    remove_stale_temporaries,
+)
 from daemon.events import NO_OBSERVERS, Observers, PostConcluded
 from daemon.inbox import Candidate
 from daemon.ledger import AsyncLedger, Delivery, Ledger, PostRow
@@ -102,6 +109,7 @@ class Filer:
             else await self.ledger.run(Ledger.post, row.duplicate_of)
         )
         record = build_record(row, deliveries, earlier)
+        record.update(_carried_records(filing))
         try:
             record_path = await anyio.to_thread.run_sync(carry_out, filing, record)
         except OSError as error:
@@ -110,7 +118,7 @@ class Filer:
         await self.ledger.run(Ledger.filed, row.id, record_path)
         self.stalls.moved()
         self._reserved.difference_update(filing.targets)
-        _log_summary(row, deliveries, filing.destination)
+        _log_summary(row, deliveries, filing)
         self.observers.notify(
             PostConcluded(
                 row.stem,
@@ -176,7 +184,19 @@ def _plan_unchanged(
     """
     changed = [] if seen is None else _changed_since_seen(seen)
     files = [path for path in row.files if path not in changed]
-    return plan_filing(files, row.stem, destination, reserved), changed
+    # A post moved back from failed/ brings its old record: it goes along, under a new name.
+    previous = previous_records(row.files[0].parent, row.stem) if row.files else []
+    return plan_filing(files, row.stem, destination, reserved, previous), changed
+
+
+def _carried_records(filing: Filing) -> dict[str, list[str]]:
+    """For the new record: the earlier turns' records this filing moves beside it, if any."""
+    names = [
+        target.name
+        for _, target in filing.moves
+        if target.name.endswith(RECORD_SUFFIX) and target != filing.record_path
+    ]
+    return {"previous_records": names} if names else {}
 
 
 def _changed_since_seen(candidate: Candidate) -> list[Path]:
@@ -192,12 +212,13 @@ def _changed_since_seen(candidate: Candidate) -> list[Path]:
     return changed
 
 
-def _log_summary(row: PostRow, deliveries: Mapping[str, Delivery], destination: Path) -> None:
-    """The one summary event per post, once it is filed."""
+def _log_summary(row: PostRow, deliveries: Mapping[str, Delivery], filing: Filing) -> None:
+    """The one summary event per post, once it is filed, with the name it was filed under
+    (`party-1` beside an earlier `party`)."""
     outcome = Outcome(row.outcome or "failed")
     event = {
         Outcome.PUBLISHED: "post.published",
-        Outcome.PARTIAL: "post.published",
+        Outcome.PARTIAL: "post.partial",
         Outcome.DUPLICATE: "post.archived_duplicate",
         Outcome.FAILED: "post.failed",
     }[outcome]
@@ -206,7 +227,8 @@ def _log_summary(row: PostRow, deliveries: Mapping[str, Delivery], destination: 
         event,
         outcome=str(outcome),
         attempts=row.attempts,
-        moved_to=str(destination),
+        moved_to=str(filing.destination),
+        archived_as=filing.stem,
         duration_ms={name: delivery.duration_ms for name, delivery in deliveries.items()},
         platforms={name: str(delivery.state) for name, delivery in deliveries.items()},
     )

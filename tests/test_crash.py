@@ -212,7 +212,7 @@ def test_an_unknown_delivery_to_a_careful_platform_waits_for_retry(dropcast: Dro
     dropcast.kill()
     dropcast.release("gate_careful")
     dropcast.start()
-    dropcast.wait_for_event("post.published")
+    dropcast.wait_for_event("post.partial")
     assert dropcast.received("gate_careful") == ["careful"]
     careful = record(dropcast, "careful")["platforms"]["gate_careful"]
     assert (careful["state"], careful["to_do"]) == (
@@ -346,7 +346,7 @@ def test_retry_sends_a_partial_post_to_the_platform_that_failed(dropcast: Dropca
     dropcast.configure(gate_quick={}, gate={"fail": True})
     dropcast.start()
     drop(dropcast.inbox, "half")
-    dropcast.wait_for_event("post.published")
+    dropcast.wait_for_event("post.partial")
     before = record(dropcast, "half")
     assert before["outcome"] == "partial"
     assert before["platforms"]["gate"]["error"] == "gate is down"
