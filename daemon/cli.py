@@ -29,7 +29,8 @@ from daemon.publisher import PublisherContext
 from daemon.registry import Registry, RegistryError
 from daemon.resend import retry_archived
 from daemon.secrets import REDACTOR
-from daemon.status import describe, needs_attention, render_table
+from daemon.status import describe, describe_waiting, needs_attention, render_table
+from daemon.waiting import scan_waiting
 
 EXIT_OK, EXIT_FAILURE = 0, 1
 
@@ -158,22 +159,29 @@ def _run(config_path: Path, registry: Registry) -> int:
 
 
 def _status(config: ApplicationConfig, *, as_json: bool, failed: bool, limit: int) -> int:
-    path = ledger_path(config.core.state)
-    if not path.exists():
-        print("[]" if as_json else f"no posts yet (no ledger at {path})")
-        return EXIT_OK
-    ledger = Ledger(path)
-    try:
-        rows = ledger.recent(limit if not failed else 10_000)
-        posts = [(row, ledger.deliveries(row.id)) for row in rows]
-    finally:
-        ledger.close()
+    # Files waiting in the inbox first (they need the owner now), then the ledger's posts.
+    core = config.core
+    waiting = [
+        describe_waiting(f) for f in scan_waiting(core.inbox, core.orphan_warning_seconds).waiting
+    ]
+    path = ledger_path(core.state)
+    posts = []
+    if path.exists():
+        ledger = Ledger(path)
+        try:
+            rows = ledger.recent(limit if not failed else 10_000)
+            posts = [(row, ledger.deliveries(row.id)) for row in rows]
+        finally:
+            ledger.close()
     if failed:
         posts = [(row, found) for row, found in posts if needs_attention(row, found)][:limit]
-    described = [describe(row, found) for row, found in posts]
-    print(
-        json.dumps(described, indent=2, ensure_ascii=False) if as_json else render_table(described)
-    )
+    described = waiting + [describe(row, found) for row, found in posts]
+    if as_json:
+        print(json.dumps(described, indent=2, ensure_ascii=False))
+    elif not described and not path.exists():
+        print(f"no posts yet (no ledger at {path})")
+    else:
+        print(render_table(described))
     return EXIT_OK
 
 
