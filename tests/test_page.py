@@ -32,7 +32,7 @@ NOW = time.time()
 # --- a ledger with a post in every state, built through the real Ledger and archive ------
 
 
-def page_config(folder: Path, registry: Registry, **page: Any) -> ApplicationConfig:
+def page_config(where: Path, registry: Registry, **page: Any) -> ApplicationConfig:
     """telegram, email and preview enabled, instagram not; secrets in the config."""
     settings = {
         "inbox": "inbox",
@@ -54,11 +54,11 @@ def page_config(folder: Path, registry: Registry, **page: Any) -> ApplicationCon
             "instagram": {"enabled": False},
         },
     }
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / "config.yaml"
+    where.mkdir(parents=True, exist_ok=True)
+    path = where / "config.yaml"
     path.write_text(yaml.safe_dump(settings, sort_keys=False), encoding="utf-8")
     for name in ("inbox", "archive", "failed", "state"):
-        (folder / name).mkdir(exist_ok=True)
+        (where / name).mkdir(exist_ok=True)
     return load_config(path, registry, environ={})
 
 
