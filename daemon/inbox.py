@@ -147,7 +147,7 @@ class Inbox:
     def waiting(self) -> InboxWaiting:
         """The files warned about that still wait, and the posts in the inbox, at the last look."""
         files = sorted(self._reported.values(), key=lambda file: (file.since, file.name))
-        return InboxWaiting(waiting=files, posts=self._posts)
+        return InboxWaiting(waiting=tuple(files), posts=self._posts)
 
     def due(
         self, now: float, changed: Iterable[Path] | None = None, renamed_in: Iterable[Path] = ()

@@ -25,6 +25,7 @@ _NEEDS_ATTENTION = {DeliveryState.FAILED, DeliveryState.UNKNOWN}
 _GRAPHEME = regex.compile(r"\X")
 _WIDE = frozenset({"W", "F"})  # East Asian Wide and Fullwidth: two columns in a terminal
 _EMOJI_PRESENTATION = "\ufe0f"
+_REGIONAL_INDICATORS = frozenset(map(chr, range(0x1F1E6, 0x1F200)))
 
 
 def needs_attention(row: PostRow, deliveries: Mapping[str, Delivery]) -> bool:
@@ -133,9 +134,12 @@ def display_width(text: str) -> int:
 
 
 def _grapheme_width(grapheme: str) -> int:
-    if _EMOJI_PRESENTATION in grapheme or unicodedata.east_asian_width(grapheme[0]) in _WIDE:
+    first = grapheme[0]
+    if _EMOJI_PRESENTATION in grapheme or unicodedata.east_asian_width(first) in _WIDE:
         return 2
-    return 0 if unicodedata.category(grapheme[0]) in ("Mn", "Me", "Cf", "Cc") else 1
+    if first in _REGIONAL_INDICATORS:  # a flag: two letters drawn as one wide glyph
+        return 2
+    return 0 if unicodedata.category(first) in ("Mn", "Me", "Cf", "Cc") else 1
 
 
 def pad(text: str, width: int) -> str:

@@ -192,7 +192,8 @@ def scan_waiting(folder: Path, bound: float, now: float | None = None) -> InboxW
         posts += candidate.is_complete
         waiting += _old_enough(waits, bound, now)
     waiting += _old_enough(undecodable_waits(table), bound, now)
-    return InboxWaiting(waiting=sorted(waiting, key=lambda w: (w.since, w.name)), posts=posts)
+    ordered = tuple(sorted(waiting, key=lambda file: (file.since, file.name)))
+    return InboxWaiting(waiting=ordered, posts=posts)
 
 
 def _old_enough(waits: list[Wait], bound: float, now: float) -> list[WaitingFile]:

@@ -13,8 +13,17 @@ from typing import Any
 
 import pytest
 
-from daemon.archive import write_new_file
-from tests.conftest import make_image, write_post
+from daemon.archive import plan_filing, previous_records, write_new_file
+from daemon.registry import Registry
+from tests.conftest import (
+    archived,
+    inbox_files,
+    make_image,
+    running_daemon,
+    wait_for,
+    write_config,
+    write_post,
+)
 from tests.helpers import file_post
 
 RECORD: dict[str, Any] = {
@@ -305,3 +314,65 @@ def test_a_long_emoji_stem_is_cut_by_bytes_between_whole_emoji(inbox: Path, arch
         assert cut, name
         assert cut == FAMILY * (len(cut) // len(FAMILY)), name
     assert any(name.endswith("-12.result.json") for name in names)
+
+
+# --- a post moved back from failed/ --------------------------------------------------------
+
+
+def _failed_files(folder: Path) -> list[str]:
+    return sorted(p.name for p in (folder / "failed").iterdir())
+
+
+async def test_a_post_moved_back_from_failed_takes_its_old_record_along(
+    tmp_path: Path, registry: Registry
+) -> None:
+    """The owner moves tide.jpg, tide.txt and tide.result.json back into the inbox; once
+    published, the old record sits beside the new one as tide.previous.result.json, nothing
+    is left in the inbox and nothing is overwritten."""
+    config = write_config(
+        tmp_path, {"recording": {"enabled": True, "fail_first": 1}}, max_attempts=1
+    )
+    inbox, failed = tmp_path / "inbox", tmp_path / "failed"
+    async with running_daemon(config, registry):
+        write_post(inbox, "tide")
+        await wait_for(lambda: len(_failed_files(tmp_path)) == 3, what="tide in failed/")
+        old_record = (failed / "tide.result.json").read_text(encoding="utf-8")
+        for name in ("tide.result.json", "tide.jpg", "tide.txt"):  # the record first, as `mv` may
+            os.rename(failed / name, inbox / name)
+        await wait_for(lambda: len(archived(tmp_path)) == 4, what="tide archived with its records")
+    assert inbox_files(tmp_path) == []
+    assert [p.name for p in archived(tmp_path)] == [
+        "tide.jpg",
+        "tide.previous.result.json",
+        "tide.result.json",
+        "tide.txt",
+    ]
+    day = archived(tmp_path)[0].parent
+    assert (day / "tide.previous.result.json").read_text(encoding="utf-8") == old_record
+    record = json.loads((day / "tide.result.json").read_text(encoding="utf-8"))
+    assert (record["outcome"], record["previous_records"]) == (
+        "published",
+        ["tide.previous.result.json"],
+    )
+
+
+def test_earlier_records_are_numbered_by_age_and_never_overwrite(tmp_path: Path) -> None:
+    """A post that went to failed/ twice brings two records: the newer becomes
+    .previous.result.json, the older .previous-2.result.json; a name taken in the archive
+    moves the whole post to the next free stem."""
+    inbox, day = tmp_path / "inbox", tmp_path / "archive" / "day"
+    inbox.mkdir()
+    day.mkdir(parents=True)
+    files = [make_image(inbox / "x.jpg")]
+    for name in ("x.result.json", "x.previous.result.json", "x.2.result.json"):
+        (inbox / name).write_text(name, encoding="utf-8")
+    (day / "x.previous.result.json").write_text("someone else's", encoding="utf-8")
+    previous = previous_records(inbox, "x")
+    assert [p.name for p in previous] == ["x.result.json", "x.previous.result.json"]
+    filing = plan_filing(files, "x", day, previous=previous)
+    assert [(s.name, t.name) for s, t in filing.moves] == [
+        ("x.jpg", "x-1.jpg"),
+        ("x.result.json", "x-1.previous.result.json"),
+        ("x.previous.result.json", "x-1.previous-2.result.json"),
+    ]
+    assert filing.record_path.name == "x-1.result.json"
