@@ -50,6 +50,11 @@ class QuietPeriods:
         state.told, state.since, state.compose = False, [], None  # its last_sent stays
         return told
 
+    def told(self, problem: str) -> bool:
+        """Whether the owner heard of `problem`, and not yet of its end."""
+        state = self._problems.get(problem)
+        return state is not None and state.told
+
     def due(self) -> list[Alert]:
         """The held messages whose quiet period has ended."""
         now = self.clock()

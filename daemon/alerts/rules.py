@@ -71,8 +71,8 @@ class AlertRules:
         if event.result.needs_owner:
             compose = partial(texts.needs_owner, platform, commands=self.commands)
             return _listed(self.quiet.struck(f"{platform} needs the owner", seen, compose))
-        if len(in_a_row) < self.after_failures:
-            return []
+        if len(in_a_row) < self.after_failures or self.quiet.told(f"{platform} needs the owner"):
+            return []  # not yet; or the owner knows already, and what to do
         compose = partial(texts.failing, platform, list(in_a_row), commands=self.commands)
         return _listed(self.quiet.struck(f"{platform} failing", seen, compose))
 

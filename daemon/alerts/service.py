@@ -52,6 +52,8 @@ class AlertService:
 
     async def run(self) -> None:
         self._wake = anyio.Event()
+        if self._queue:  # told before it ran
+            self._wake.set()
         try:
             while True:
                 await self._wait()

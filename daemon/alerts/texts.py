@@ -84,8 +84,8 @@ def needs_owner(platform: str, since: Sequence[Occurrence], commands: Commands) 
             f"{platform} will not take posts until you act (it refused {names(since)}).",
             f"What it said: {since[-1].error or 'nothing more'}",
             "",
-            f"What to do: that, in platforms.{platform} of {commands.config} (dropcast reads "
-            "it again when it is saved), then check the login with:",
+            f"What to do: what it says, in platforms.{platform} of {commands.config} (dropcast "
+            "reads the file again when it is saved), then check the login with:",
             f"  {commands.dropcast('check', '--connect')}",
             "Posts waiting in the inbox are tried again by themselves.",
         ]

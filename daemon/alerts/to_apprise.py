@@ -8,8 +8,11 @@ dropcast's log only with every piece of the URL hidden.
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 import io
 import logging
+import warnings
 from functools import partial
 from typing import TYPE_CHECKING
 from urllib.parse import parse_qsl, unquote, urlsplit
@@ -71,7 +74,14 @@ def _notify(url: str, alert: Alert) -> None:
 
 
 def _notifier(url: str) -> apprise.Apprise | None:
-    import apprise
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        import apprise
+
+        # Its e-mail plugin, loaded with the others at the first URL, imports imghdr, which
+        # warns on Python 3.11 and 3.12: imported here, quietly, it warns no more.
+        with contextlib.suppress(ImportError):
+            importlib.import_module("imghdr")
 
     quiet = logging.getLogger(_APPRISE_LOGGER)
     if not quiet.handlers:  # else Python's last resort prints its warnings on stderr, raw
