@@ -463,7 +463,15 @@ class TestThumbnails:
     def test_a_missing_image_shows_a_placeholder(self, every_state: Fixture) -> None:
         """An archived image deleted by hand is a placeholder naming it, not an error."""
         text = page_text(every_state)
-        assert '<div class="placeholder">image not found: lost.jpg</div>' in text
+        assert '<div class="placeholder">no preview: lost.jpg (gone or not readable)</div>' in text
+
+    def test_an_image_that_cannot_be_read_shows_a_placeholder(self, every_state: Fixture) -> None:
+        """A file named .jpg that is no image: a placeholder, nothing half-written left."""
+        (every_state.config.core.failed / "notimage.jpg").write_bytes(b"not a picture")
+        text = page_text(every_state)
+        assert "no preview: notimage.jpg (gone or not readable)" in text
+        thumbnails = every_state.config.core.page.folder / "thumbnails"
+        assert [p.name for p in thumbnails.iterdir() if p.name.startswith(".")] == []
 
     def test_thumbnails_of_posts_no_longer_shown_are_removed(
         self, every_state: Fixture, registry: Registry, tmp_path: Path

@@ -157,7 +157,7 @@ def test_an_album_shows_three_images_and_a_warning_folds_them(
     beach.locator("summary").click()
     assert beach.locator("img").is_visible()
     assert article(page, fixture, "lost").locator(".placeholder").inner_text() == (
-        "image not found: lost.jpg"
+        "no preview: lost.jpg (gone or not readable)"
     )
 
 

@@ -152,7 +152,7 @@ def _pictures(post: PostView) -> str:
 
 def _picture(picture: Picture, name: str) -> str:
     if picture.thumbnail is None:
-        return f'<div class="placeholder">image not found: {escape(picture.name)}</div>'
+        return f'<div class="placeholder">no preview: {escape(picture.name)} (gone or not readable)</div>'
     alt = escape(picture.alt or f"{name}: {picture.name}")
     return f'<img src="{escape(picture.thumbnail)}" alt="{alt}">'
 

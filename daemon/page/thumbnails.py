@@ -35,8 +35,9 @@ def thumbnail(folder: Path, post_id: int, number: int, image: Path) -> str | Non
         return None
     try:
         _write(image, target)
-    except _UNREADABLE as error:
-        log.warning("page.thumbnail_failed", image=str(image), error=str(error))
+    except _UNREADABLE as error:  # its post was refused for it already: not at every page
+        target.with_name(f".{target.name}.tmp").unlink(missing_ok=True)
+        log.debug("page.thumbnail_failed", image=str(image), error=str(error))
         return None
     return name
 
