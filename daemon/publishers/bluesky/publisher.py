@@ -330,6 +330,7 @@ class BlueskyPublisher(Publisher[BlueskySettings]):
             attempts=thread.attempts,
             notes=tuple(dict.fromkeys(thread.notes)),
             unknown=failure.lost,
+            needs_owner=failure.unauthorized,  # the login refused: the owner must act
         )
 
 

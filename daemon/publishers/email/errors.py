@@ -53,6 +53,11 @@ class LoginRefusedError(Exception):
         return f"{self.code} {self.status}" if self.status else str(self.code)
 
 
+def login_refused(error: BaseException | None) -> bool:
+    """Whether the server refused the login for good: the owner must fix it (an alert)."""
+    return isinstance(error, LoginRefusedError) and error.code >= 500
+
+
 class MessageTooLargeError(Exception):
     """Raised when the message is larger than the server takes: by its SIZE, or its reply."""
 

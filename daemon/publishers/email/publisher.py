@@ -29,7 +29,7 @@ from daemon.post import Post
 from daemon.progress import Destination, Destinations
 from daemon.publisher import Publisher, PublisherContext, PublishResult
 from daemon.publishers.email.album import describe_split, part_name, split_to_fit, split_total
-from daemon.publishers.email.errors import EmailCheckError, diagnose
+from daemon.publishers.email.errors import EmailCheckError, diagnose, login_refused
 from daemon.publishers.email.image import Attachment, ImageTooLargeError, load_attachment
 from daemon.publishers.email.message import (
     Content,
@@ -90,7 +90,8 @@ class EmailPublisher(Publisher[EmailSettings]):
             limit, _ = await self.call(self._sessions.size_limit)
         except GaveUpError as error:
             message = diagnose(error.error, self.settings).message
-            return PublishResult.failure(message, attempts=error.attempts)
+            owner = login_refused(error.error)
+            return PublishResult(False, error=message, attempts=error.attempts, needs_owner=owner)
         sizes, whole = await anyio.to_thread.run_sync(self._measure, post, attachments)
         groups = split_to_fit(sizes, whole, limit)
         conflict = _split_conflict(known, len(groups))

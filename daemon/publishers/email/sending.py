@@ -18,6 +18,7 @@ from daemon.publishers.email.errors import (
     AnswerLostError,
     RecipientsDeferredError,
     diagnose,
+    login_refused,
     recipient_refusal,
 )
 from daemon.publishers.email.settings import EmailSettings
@@ -140,4 +141,5 @@ def result_of(
         error="; ".join(parts),
         attempts=attempts,
         unknown=bool(doubtful),
+        needs_owner=login_refused(problem),
     )

@@ -31,6 +31,7 @@ class Failure:
     message: str
     pause: bool = False  # stop all requests for pause_minutes
     stop_login: bool = False  # do not log in again until the settings change
+    needs_owner: bool = False  # nothing helps until the owner acts (a challenge, a login)
 
 
 _CHALLENGE = (
@@ -130,9 +131,10 @@ def _pause_failure(error: BaseException) -> Failure | None:
 
     detail = _detail(error)
     if isinstance(error, ig.AccountSuspended):
-        return Failure(_SUSPENDED.format(detail=f": {detail}"), pause=True)
+        return Failure(_SUSPENDED.format(detail=f": {detail}"), pause=True, needs_owner=True)
     if isinstance(error, ig.ChallengeError | ig.CaptchaChallengeRequired):
-        return Failure(_CHALLENGE.format(detail=f", {type(error).__name__}"), pause=True)
+        challenge = _CHALLENGE.format(detail=f", {type(error).__name__}")
+        return Failure(challenge, pause=True, needs_owner=True)
     if isinstance(error, ig.FeedbackRequired | ig.SentryBlock):
         feedback = getattr(error, "feedback_message", "") or type(error).__name__
         return Failure(_SPAM.format(detail=f": {_shorten(str(feedback))}"), pause=True)
@@ -202,7 +204,7 @@ def _login_failure(error: BaseException, totp: bool) -> Failure:
             else "the account uses two-factor authentication: set totp_seed to the key of "
             "its authentication app (see the README)"
         )
-        return Failure(advice, stop_login=True)
+        return Failure(advice, stop_login=True, needs_owner=True)
     status = getattr(error, "code", None)
     if isinstance(status, int) and status >= 500:
         return Failure(f"Instagram failed while logging in (HTTP {status}); dropcast tries again")
@@ -211,6 +213,7 @@ def _login_failure(error: BaseException, totp: bool) -> Failure:
         "(and totp_seed) in the config; dropcast will not try to log in again until the "
         "Instagram settings change or it restarts",
         stop_login=True,
+        needs_owner=True,
     )
 
 

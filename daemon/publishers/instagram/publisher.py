@@ -246,7 +246,7 @@ class InstagramPublisher(Publisher[InstagramSettings]):
         except Exception as error:
             failure = self._failure(error, limits)  # a bug re-raises: the feed stays pending
             feed.refused(failure.message)
-            return PublishResult.failure(failure.message)
+            return PublishResult(False, error=failure.message, needs_owner=failure.needs_owner)
         now = datetime.now(UTC)
         limits.published_at.append(now)
         self.limits_file.save(limits, now)

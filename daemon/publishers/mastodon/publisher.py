@@ -51,10 +51,13 @@ class _Plan:
 class _PartFailedError(Exception):
     """Raised inside `publish` when one part of the thread could not be posted."""
 
-    def __init__(self, message: str, attempts: int, *, lost: bool = False) -> None:
+    def __init__(
+        self, message: str, attempts: int, *, lost: bool = False, needs_owner: bool = False
+    ) -> None:
         super().__init__(message)
         self.attempts = attempts
         self.lost = lost
+        self.needs_owner = needs_owner  # the token refused (401): the owner must act
 
 
 class MastodonPublisher(Publisher[MastodonSettings]):
@@ -75,8 +78,11 @@ class MastodonPublisher(Publisher[MastodonSettings]):
         try:
             plan = await self._plan(post)
         except GaveUpError as failure:
-            return PublishResult.failure(
-                f"could not read the server's limits: {failure.error}", attempts=failure.attempts
+            return PublishResult(
+                False,
+                error=f"could not read the server's limits: {failure.error}",
+                attempts=failure.attempts,
+                needs_owner=_token_refused(failure.error),
             )
         except CaptionSplitError as error:
             return PublishResult.failure(str(error))
@@ -309,7 +315,12 @@ def _failure(what: str, error: Exception, *, may_be_posted: bool) -> _PartFailed
     cause = error.error if isinstance(error, GaveUpError) else error
     attempts = error.attempts if isinstance(error, GaveUpError) else 1
     lost = may_be_posted and isinstance(cause, MastodonCallError) and cause.lost
-    return _PartFailedError(f"{what}: {cause}", attempts, lost=lost)
+    owner = _token_refused(cause)
+    return _PartFailedError(f"{what}: {cause}", attempts, lost=lost, needs_owner=owner)
+
+
+def _token_refused(error: BaseException) -> bool:
+    return isinstance(error, MastodonCallError) and error.status == 401
 
 
 def _stopped(
@@ -326,6 +337,7 @@ def _stopped(
         error=error,
         attempts=attempts,
         unknown=failure.lost,
+        needs_owner=failure.needs_owner,
     )
 
 

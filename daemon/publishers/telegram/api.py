@@ -46,11 +46,17 @@ class TelegramCallError(Exception):
     """
 
     def __init__(
-        self, message: str, retry: RetryAfter | None = None, *, lost: bool = False
+        self,
+        message: str,
+        retry: RetryAfter | None = None,
+        *,
+        lost: bool = False,
+        needs_owner: bool = False,  # no retry helps until the owner acts (a token refused)
     ) -> None:
         super().__init__(message)
         self.retry = retry
         self.lost = lost
+        self.needs_owner = needs_owner
 
 
 @dataclass(frozen=True)
@@ -114,7 +120,9 @@ class BotClient:
 
     def _explain(self, error: AiogramError, where: _Where) -> TelegramCallError:
         explained = explain(error, where)
-        return TelegramCallError(self.scrub(str(explained)), explained.retry, lost=explained.lost)
+        scrubbed = self.scrub(str(explained))
+        owner = explained.needs_owner
+        return TelegramCallError(scrubbed, explained.retry, lost=explained.lost, needs_owner=owner)
 
     def scrub(self, text: str) -> str:
         """`text` without the token, or its secret half, anywhere in it."""
@@ -218,7 +226,8 @@ def _not_bot_api(error: Any, where: _Where) -> TelegramCallError:
 def _unauthorized(error: Any, where: _Where) -> TelegramCallError:
     return TelegramCallError(
         "Telegram does not accept the bot token (401 Unauthorized): check "
-        "platforms.telegram.token, or get a new token from @BotFather"
+        "platforms.telegram.token, or get a new token from @BotFather",
+        needs_owner=True,
     )
 
 

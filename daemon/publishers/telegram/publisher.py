@@ -50,6 +50,7 @@ class _ChatResult:
     attempts: int
     error: str | None = None
     lost: bool = False  # a part's answer never came: it may have arrived
+    needs_owner: bool = False  # refused until the owner acts (the token)
 
 
 class TelegramPublisher(Publisher[TelegramSettings]):
@@ -181,10 +182,11 @@ class TelegramPublisher(Publisher[TelegramSettings]):
                 done += 1
         except GaveUpError as failure:
             lost = isinstance(failure.error, TelegramCallError) and failure.error.lost
+            owner = isinstance(failure.error, TelegramCallError) and failure.error.needs_owner
             error = _partly(describe_failure(failure, self.retry_policy), head, done, plan)
             mark = destinations.unknown if lost else destinations.refused
             await mark(step.name(label), error)
-            return _ChatResult(label, head, max(attempts, failure.attempts), error, lost)
+            return _ChatResult(label, head, max(attempts, failure.attempts), error, lost, owner)
         return _ChatResult(label, head, attempts)
 
     def _step_method(
@@ -292,4 +294,5 @@ def _summarize(results: list[_ChatResult]) -> PublishResult:
         error=errors,
         attempts=attempts,
         unknown=any(result.lost for result in failed),
+        needs_owner=any(result.needs_owner for result in failed),
     )
