@@ -17,6 +17,7 @@ import structlog
 
 from daemon import __version__
 from daemon.config import ApplicationConfig, ConfigError, load_config
+from daemon.config_folders import folders_only
 from daemon.health import check_heartbeat
 from daemon.ledger import (
     Ledger,
@@ -27,12 +28,14 @@ from daemon.lock import InboxLockedError
 from daemon.logging import configure_logging
 from daemon.publisher import PublisherContext
 from daemon.registry import Registry, RegistryError
-from daemon.resend import retry_archived
+from daemon.resend import RetryRefusedError, retry_archived
 from daemon.secrets import REDACTOR
 from daemon.status import describe, describe_waiting, needs_attention, render_table
 from daemon.waiting import scan_waiting
 
 EXIT_OK, EXIT_FAILURE = 0, 1
+# What needs only the state folder, and so works on while config.yaml has a mistake.
+_STATE_ONLY = ("status", "retry", "health")
 
 
 # Each command's help (in the list) and description (in its own --help).
@@ -53,8 +56,9 @@ _COMMANDS = {
     ),
     "health": (
         "is the running daemon alive? (for container health checks)",
-        "Exit 0 if the config is valid and the running daemon's heartbeat is "
-        "fresh; otherwise exit 1 with a one-line reason.",
+        "Exit 0 if the running daemon's heartbeat is fresh (a config with a mistake is "
+        "named too: the daemon runs on its last good one); otherwise exit 1 with a "
+        "one-line reason.",
     ),
 }
 
@@ -114,15 +118,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     config_path: Path = getattr(arguments, "config", default_config)
     try:
         registry = Registry.discover()
-        config = load_config(config_path, registry)
+        config, broken = _load(config_path, registry, arguments.command)
         REDACTOR.replace_secrets(config.secrets)  # for every command, not only the daemon
     except (ConfigError, RegistryError) as error:
-        if arguments.command == "health":
-            print(f"unhealthy: the config is not valid: {error}".splitlines()[0])
         print(f"dropcast: {error}", file=sys.stderr)
         return EXIT_FAILURE
     if arguments.command == "health":
-        return _health(config)
+        return _health(config, broken)
+    if broken is not None:
+        print(f"dropcast: warning: {_first_problem(broken)}; {_going_on(config)}", file=sys.stderr)
     # The daemon logs to stdout (journald, docker logs); a command's own output owns stdout.
     log_stream = sys.stdout if arguments.command == "run" else sys.stderr
     configure_logging(config.core.log.level, config.core.log.format, log_stream)
@@ -135,8 +139,31 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
         )
     if arguments.command == "retry":
-        return _guarded(lambda: _retry(config, registry, arguments.stem))
+        return _guarded(lambda: _retry(config, registry, arguments.stem, broken is None))
     return _guarded(lambda: _run(config_path, registry))
+
+
+def _load(
+    config_path: Path, registry: Registry, command: str
+) -> tuple[ApplicationConfig, ConfigError | None]:
+    """The config; for a command that needs only the state folder, its folders if it is broken."""
+    try:
+        return load_config(config_path, registry), None
+    except ConfigError as error:
+        if command not in _STATE_ONLY:
+            raise
+        return folders_only(config_path), error
+
+
+def _first_problem(error: ConfigError) -> str:
+    """The config's first problem, and how many more `dropcast check` would show."""
+    lines = str(error).splitlines()
+    more = f" (and {len(lines) - 1} more: dropcast check lists them)" if len(lines) > 1 else ""
+    return f"the config is not valid: {lines[0]}{more}"
+
+
+def _going_on(config: ApplicationConfig) -> str:
+    return f"going on with the state folder {config.core.state}"
 
 
 def _guarded(command: Callable[[], int]) -> int:
@@ -185,17 +212,23 @@ def _status(config: ApplicationConfig, *, as_json: bool, failed: bool, limit: in
     return EXIT_OK
 
 
-def _retry(config: ApplicationConfig, registry: Registry, stem: str | None) -> int:
-    complete = anyio.run(retry_archived, config, registry, stem)
+def _retry(config: ApplicationConfig, registry: Registry, stem: str | None, loaded: bool) -> int:
+    try:
+        complete = anyio.run(retry_archived, config, registry, stem, print, loaded)
+    except RetryRefusedError as error:  # nothing was retried
+        print(f"dropcast: {error}", file=sys.stderr)
+        return EXIT_FAILURE
     return EXIT_OK if complete else EXIT_FAILURE
 
 
-def _health(config: ApplicationConfig) -> int:
+def _health(config: ApplicationConfig, broken: ConfigError | None) -> int:
+    """The daemon's health from its heartbeat; a broken config is said, not held against it."""
     problem = check_heartbeat(config.core.state)
+    note = "" if broken is None else _first_problem(broken)
     if problem is not None:
-        print(f"unhealthy: {problem}")
+        print(f"unhealthy: {problem}{f'; {note}' if note else ''}")
         return EXIT_FAILURE
-    print("healthy")
+    print(f"healthy ({note}; the daemon runs on its last good config)" if note else "healthy")
     return EXIT_OK
 
 
@@ -217,12 +250,13 @@ async def _connect_all(config: ApplicationConfig, registry: Registry) -> int:
             found = await publisher.check_connection()
         except Exception as error:  # report every platform, whatever one of them raises
             failures += 1
-            log.error(
+            # The printed line is the report; the event only for `log.level: debug`.
+            log.debug(
                 "platform.check_failed", platform=name, error=f"{type(error).__name__}: {error}"
             )
             print(f"{name}: FAILED: {type(error).__name__}: {error}")
         else:
-            log.info("platform.checked", platform=name, found=found)
+            log.debug("platform.checked", platform=name, found=found)
             print(f"{name}: ok: {found}")
         finally:
             await publisher.close()

@@ -129,7 +129,8 @@ def load_config(
     loader = _Validator(path.parent, registry, os.environ if environ is None else environ)
     config = loader.validate(path, data)
     if loader.problems:
-        raise ConfigError(path, [(_line_of(document, p.key_path), p) for p in loader.problems])
+        found = [(_line_of(document, p.key_path), p) for p in loader.problems]
+        raise ConfigError(path, sorted(found, key=lambda each: each[0] or 0))  # in file order
     assert config is not None
     return config
 

@@ -155,6 +155,7 @@ def _unwrapped(annotation: Any) -> list[Any]:
 
 # What pyyaml says while inside something opened earlier, and what opened it.
 _OPENERS = {"while parsing a flow mapping": "{", "while parsing a flow sequence": "["}
+_END_OF_STREAM = "found unexpected end of stream"
 
 
 def describe_yaml_error(error: yaml.MarkedYAMLError, text: str) -> tuple[int | None, str]:
@@ -164,25 +165,59 @@ def describe_yaml_error(error: yaml.MarkedYAMLError, text: str) -> tuple[int | N
     closed, that is the next key or the end of the file, so the opening line is named.
     """
     noticed = error.problem_mark.line + 1 if error.problem_mark else None
-    problem = f"not valid YAML: {error.problem or error}"
-    opened = error.context_mark
-    if opened is None or error.context is None:
-        return noticed, problem
-    lines = text.splitlines()
-    character = lines[opened.line][opened.column] if opened.line < len(lines) else ""
-    opener = _OPENERS.get(error.context)
-    if opener is None and error.context == "while scanning a quoted scalar":
-        if error.problem != "found unexpected end of stream":
-            return noticed, problem  # a bad escape inside a quote: where it is is right
-        opener = character
-    if opener is None or opened.line + 1 == noticed:
-        return noticed, problem
+    opening = _opening(error, text)
+    if opening is None or noticed is None or opening[1] + 1 == noticed:
+        return noticed, f"not valid YAML: {error.problem or error}"
+    opener, line, column = opening
     found = (
         "the file ends inside it"
-        if error.problem == "found unexpected end of stream"
+        if error.problem == _END_OF_STREAM or "'<stream end>'" in str(error.problem)
         else f"at line {noticed}: {error.problem}"
     )
-    return opened.line + 1, (
-        f"not valid YAML: the {opener} opened here (column {opened.column + 1}) "
-        f"is never closed ({found})"
+    return line + 1, (
+        f"not valid YAML: the {opener} opened here (column {column + 1}) is never closed ({found})"
     )
+
+
+def _opening(error: yaml.MarkedYAMLError, text: str) -> tuple[str, int, int] | None:
+    """The bracket or quote (and its line and column, from 0) the error is inside, if any."""
+    mark = error.context_mark
+    if error.context in _OPENERS and mark is not None:
+        return _OPENERS[error.context], mark.line, mark.column
+    if error.context == "while scanning a quoted scalar" and mark is not None:
+        if error.problem != _END_OF_STREAM:
+            return None  # a bad escape inside a quote: where it is is right
+        return text.splitlines()[mark.line][mark.column], mark.line, mark.column
+    if error.context == "while parsing a flow node" and error.problem_mark is not None:
+        return _innermost_open_bracket(text.splitlines()[: error.problem_mark.line + 1])
+    return None
+
+
+def _innermost_open_bracket(lines: list[str]) -> tuple[str, int, int] | None:
+    """The last `[` or `{` still open at the end of `lines`, roughly as YAML reads them.
+
+    Used where pyyaml's own mark points elsewhere (`[a, b,` and then the end). A bracket
+    or quote counts only where a value starts (a plain `it's [draft]` is text).
+    """
+    stack: list[tuple[str, int, int]] = []
+    for number, line in enumerate(lines):
+        quote, before = "", ""
+        for column, character in enumerate(line):
+            if quote:
+                quote = "" if character == quote else quote  # '' and \" are rare in folders
+            elif character == "#" and before in ("", " ", "\t"):
+                break  # a comment
+            elif character in "'\"" and (stack or _starts_value(line[:column])):
+                quote = character
+            elif character in "[{" and (stack or _starts_value(line[:column])):
+                stack.append((character, number, column))
+            elif character in "]}" and stack:
+                stack.pop()
+            before = character
+    return stack[-1] if stack else None
+
+
+def _starts_value(before: str) -> bool:
+    """Whether a value starts after `before`: at a line's start, after `key: ` or `- `."""
+    stripped = before.rstrip()
+    return not stripped or (stripped.endswith((":", "-", ",", "[", "{")) and before != stripped)

@@ -5,18 +5,24 @@ retry (`RetryLock`). A refused delivery is sent again; one whose answer is unkno
 `resend_decision` says for the owner (looked for first where the platform can tell). It
 goes through the workflow's own `deliver`, so the ledger records it the same way; the
 result record is rewritten in place and the post stays in the archive.
+
+It tells the owner when a name is not something to retry (no such post, a post in `failed/`,
+whose way back is the inbox) and, while the config does not load, refuses to send: the
+platforms' settings are in that config, and the owner at the terminal may be changing
+exactly them (a chat, an address), so an older copy could send to where they no longer want.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import replace
+from pathlib import Path
 
 import anyio
 import structlog
 
-from daemon.archive import Filing, write_record
-from daemon.config import ApplicationConfig
+from daemon.archive import RECORD_SUFFIX, Filing, write_record
+from daemon.config import ApplicationConfig, CoreSettings
 from daemon.frontmatter import ContentWarningChoice
 from daemon.inbox import CAPTION_SUFFIX, IMAGE_SUFFIXES
 from daemon.ledger import (
@@ -45,36 +51,64 @@ RETRYABLE = (DeliveryState.FAILED, DeliveryState.UNKNOWN, DeliveryState.PENDING)
 Say = Callable[[str], None]  # where the command's lines for the owner go
 
 
+class RetryRefusedError(Exception):
+    """Raised when `dropcast retry` does not retry what it was asked to: no post by that name,
+    a post in `failed/` or still in the inbox, or a config that does not load."""
+
+
 async def retry_archived(
-    config: ApplicationConfig, registry: Registry, stem: str | None, say: Say = print
+    config: ApplicationConfig,
+    registry: Registry,
+    stem: str | None,
+    say: Say = print,
+    config_loaded: bool = True,
 ) -> bool:
     """Send post `stem` (None: every post that needs it) again; True if all are published now.
 
-    Raises `InboxLockedError` while another retry runs.
+    Without `config_loaded` (`config` then holds only the folders its file names), what
+    needs a retry is refused. Raises `RetryRefusedError` for what cannot be
+    retried, and `InboxLockedError` while another retry runs.
     """
-    config.core.state.mkdir(parents=True, exist_ok=True)
+    if not ledger_path(config.core.state).exists():  # nothing handled yet: and nothing made
+        return _nothing_to_retry(config.core, [], stem, say)
     with RetryLock(config.core.state):
-        return await _retry_locked(config, registry, stem, say)
+        return await _retry_locked(config, registry, stem, say, config_loaded)
 
 
 async def _retry_locked(
-    config: ApplicationConfig, registry: Registry, stem: str | None, say: Say
+    config: ApplicationConfig,
+    registry: Registry,
+    stem: str | None,
+    say: Say,
+    config_loaded: bool,
 ) -> bool:
     set_max_image_pixels(config.core.max_image_pixels)  # the archived images are read again
     ledger = Ledger(ledger_path(config.core.state))
-    ledger.recover(archived=True)  # what an earlier retry, killed, left pending
-    async_ledger = AsyncLedger(ledger)
-    platforms = ActivePlatforms(registry, config, LedgerProgress(async_ledger))
     try:
+        ledger.recover(archived=True)  # what an earlier retry, killed, left pending
         rows = _posts_to_retry(ledger, stem)
+        if not rows:
+            return _nothing_to_retry(config.core, ledger.by_stem(stem) if stem else [], stem, say)
+        if not config_loaded:
+            raise RetryRefusedError(_refusal(rows, config))
+        return await _send_again(AsyncLedger(ledger), config, registry, rows, say)
+    finally:
+        ledger.close()
+
+
+async def _send_again(
+    ledger: AsyncLedger,
+    config: ApplicationConfig,
+    registry: Registry,
+    rows: list[PostRow],
+    say: Say,
+) -> bool:
+    platforms = ActivePlatforms(registry, config, LedgerProgress(ledger))
+    try:
         async with platforms.lease() as lease:
-            published = [await _retry_one(async_ledger, row, lease, say) for row in rows]
+            published = [await _retry_one(ledger, row, lease, say) for row in rows]
     finally:
         await platforms.aclose()
-        ledger.close()
-    if not rows:
-        who = f"{stem}: " if stem else ""
-        say(f"{who}nothing to retry: no archived post{' by that name' * bool(stem)} needs it")
     return all(published)
 
 
@@ -84,6 +118,43 @@ def _posts_to_retry(ledger: Ledger, stem: str | None) -> list[PostRow]:
         return retryable
     ids = {row.id for row in retryable}
     return [row for row in ledger.by_stem(stem) if row.id in ids][:1]
+
+
+def _nothing_to_retry(core: CoreSettings, named: list[PostRow], stem: str | None, say: Say) -> bool:
+    """Say that nothing needs a retry (True); raise if `stem` names nothing it could retry."""
+    if stem is None:
+        say("nothing to retry: no archived post needs it")
+        return True
+    if _in_inbox(core.inbox, stem):
+        raise RetryRefusedError(
+            f"{stem} is in {core.inbox.name}/: dropcast publishes it, and tries again by itself"
+        )
+    if not named:
+        raise RetryRefusedError(f"no post named {stem} in the ledger")
+    newest = named[0]
+    if newest.outcome == "failed" and newest.record_path is not None:
+        record = newest.record_path.name
+        failed, name = core.failed.name, record.removesuffix(RECORD_SUFFIX)
+        raise RetryRefusedError(
+            f"{name} is in {failed}/: fix it (see {failed}/{record}) and move it back into "
+            f"{core.inbox.name}/; dropcast publishes it then"
+        )
+    say(f"{stem}: nothing to retry: no archived post by that name needs it")
+    return True
+
+
+def _in_inbox(inbox: Path, stem: str) -> bool:
+    """Whether a post named `stem` (its caption or an image) is in the inbox."""
+    suffixes = (CAPTION_SUFFIX, *IMAGE_SUFFIXES)
+    return any((inbox / f"{stem}{suffix}").is_file() for suffix in suffixes)
+
+
+def _refusal(rows: list[PostRow], config: ApplicationConfig) -> str:
+    who = rows[0].stem if len(rows) == 1 else f"{len(rows)} posts"
+    return (
+        f"{who}: not retried: {config.path.name} is not valid, and the platforms' settings "
+        "are in it; fix it (dropcast check shows what is wrong), then retry again"
+    )
 
 
 async def _retry_one(ledger: AsyncLedger, row: PostRow, lease: Lease, say: Say) -> bool:

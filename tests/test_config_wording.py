@@ -242,8 +242,18 @@ class TestYamlOpeners:
                 "line 2: not valid YAML: the ' opened here (column 10) is never closed "
                 "(the file ends inside it)",
             ),
+            (
+                "inbox: x\nchats: [a, b,\n",
+                "line 2: not valid YAML: the [ opened here (column 8) is never closed "
+                "(the file ends inside it)",
+            ),
+            (
+                "caption: it's [draft]\nlog: {level: [info, debug]\n# a comment [\n",
+                "line 2: not valid YAML: the { opened here (column 6) is never closed "
+                "(the file ends inside it)",
+            ),
         ],
-        ids=["bracket", "brace", "double-quote", "single-quote"],
+        ids=["bracket", "brace", "double-quote", "single-quote", "trailing-comma", "nested"],
     )
     def test_the_opening_line_is_named(
         self, tmp_path: Path, registry: Registry, text: str, expected: str

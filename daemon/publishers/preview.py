@@ -62,11 +62,19 @@ class PreviewPublisher(Publisher[PreviewSettings]):
         return PublishResult(ok=True, remote_id=entry_id, url=url)
 
     async def check_connection(self) -> str:
+        """Whether the gallery's folder can be written (or made), without making it: a check
+        changes nothing."""
         folder = self.settings.folder
-        await anyio.to_thread.run_sync(lambda: folder.mkdir(parents=True, exist_ok=True))
-        if not os.access(folder, os.W_OK):
-            raise PermissionError(f"cannot write to {folder}")
-        return f"gallery at {folder / 'index.html'}"
+        existing = folder
+        while not existing.exists() and existing.parent != existing:
+            existing = existing.parent  # the folder the first post will make it in
+        if not existing.is_dir():
+            raise NotADirectoryError(f"{existing} is not a folder, so {folder} cannot be made")
+        if not os.access(existing, os.W_OK | os.X_OK):
+            making = "" if existing == folder else f" (to make {folder})"
+            raise PermissionError(f"cannot write to {existing}{making}")
+        made = "" if existing == folder else " (the folder is made with the first post)"
+        return f"gallery at {folder / 'index.html'}{made}"
 
     def _add(self, post: Post) -> str:
         folder = self.settings.folder
