@@ -197,7 +197,7 @@ class TestSettings:
             ("app_password", "my-main-password", "not an app password"),
             ("service", "bsky.social", "expected an http:// or https:// URL"),
             ("language", "english!", "not a language tag"),
-            ("max_image_bytes", 10, "greater than or equal to 100000"),
+            ("max_image_bytes", 10, "10 is too small: it must be at least 100000"),
         ],
     )
     def test_a_bad_value_is_refused_in_the_owners_words(
