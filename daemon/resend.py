@@ -69,9 +69,11 @@ async def retry_archived(
     needs a retry is refused. Raises `RetryRefusedError` for what cannot be
     retried, and `InboxLockedError` while another retry runs.
     """
-    if not ledger_path(config.core.state).exists():  # nothing handled yet: and nothing made
+    if not config.core.state.is_dir():  # nothing handled yet: and nothing is made
         return _nothing_to_retry(config.core, [], stem, say)
-    with RetryLock(config.core.state):
+    with RetryLock(config.core.state):  # first: a second retry is told of the first
+        if not ledger_path(config.core.state).exists():
+            return _nothing_to_retry(config.core, [], stem, say)
         return await _retry_locked(config, registry, stem, say, config_loaded)
 
 
