@@ -6,11 +6,12 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import MutableMapping
+from collections.abc import Iterator, MutableMapping
 from pathlib import Path
 from typing import Any
 
 import pytest
+import structlog
 import yaml
 from structlog.testing import capture_logs
 
@@ -25,6 +26,13 @@ from tests.conftest import (
     write_config,
     write_post,
 )
+
+
+@pytest.fixture(autouse=True)
+def _logging_restored() -> Iterator[None]:
+    """`main` configures logging onto this test's captured stderr: later tests must not write there."""
+    yield
+    structlog.reset_defaults()
 
 
 def status(config: Path, capsys: pytest.CaptureFixture[str], *arguments: str) -> str:
